@@ -1,0 +1,139 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let grpcCore: Target.Dependency = .product(name: "GRPCCore", package: "grpc-swift-2")
+let grpcProtobuf: Target.Dependency = .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf")
+let swiftProtobuf: Target.Dependency = .product(name: "SwiftProtobuf", package: "swift-protobuf")
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+
+let package = Package(
+    name: "Trove",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "trove", targets: ["trove"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // Generated gRPC contracts (Protos/ -> Scripts/generate-protos.sh). Never edited by hand.
+        .target(
+            name: "TroveContracts",
+            dependencies: [grpcCore, grpcProtobuf, swiftProtobuf],
+            swiftSettings: swiftSettings
+        ),
+
+        // Shared core: configuration, logging, error -> status mapping, server bootstrap, health.
+        .target(
+            name: "TroveCore",
+            dependencies: [
+                "TroveContracts",
+                grpcCore,
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+                logging,
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Engine: object storage backends. Knows nothing of gRPC.
+        .target(
+            name: "ObjectStores",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                logging,
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // The five services. A service never imports another service's module.
+        .target(
+            name: "TroveObjectStorage",
+            dependencies: ["TroveCore", "TroveContracts", "ObjectStores", grpcCore, swiftProtobuf, logging],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TroveMetadata",
+            dependencies: ["TroveCore", "TroveContracts", grpcCore, logging],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TroveEmbedding",
+            dependencies: ["TroveCore", "TroveContracts", grpcCore, logging],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TroveVectorSearch",
+            dependencies: ["TroveCore", "TroveContracts", grpcCore, logging],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TroveIngestion",
+            dependencies: ["TroveCore", "TroveContracts", grpcCore, logging],
+            swiftSettings: swiftSettings
+        ),
+
+        // The `trove` command: servers, health, object commands.
+        .executableTarget(
+            name: "trove",
+            dependencies: [
+                "TroveCore",
+                "TroveContracts",
+                "TroveObjectStorage",
+                "TroveMetadata",
+                "TroveEmbedding",
+                "TroveVectorSearch",
+                "TroveIngestion",
+                "ObjectStores",
+                grpcCore,
+                swiftProtobuf,
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                logging,
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .testTarget(
+            name: "ObjectStoresTests",
+            dependencies: ["ObjectStores", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TroveCoreTests",
+            dependencies: ["TroveCore", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TroveIntegrationTests",
+            dependencies: [
+                "TroveContracts",
+                grpcCore,
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,35 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import ServiceLifecycle
+
+/// Runs a gRPC client's connections as a swift-service-lifecycle `Service`, closing them
+/// gracefully on shutdown.
+public struct ClientConnection<Transport: ClientTransport>: Service {
+    public let client: GRPCClient<Transport>
+
+    public init(client: GRPCClient<Transport>) {
+        self.client = client
+    }
+
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await self.client.runConnections()
+        } onGracefulShutdown: {
+            self.client.beginGracefulShutdown()
+        }
+    }
+}
+
+extension ClientConnection where Transport == HTTP2ClientTransport.Posix {
+    /// A plaintext HTTP/2 client for the service at `address`.
+    public init(address: HostAndPort, maxMessageBytes: Int) throws {
+        let transport = try HTTP2ClientTransport.Posix(
+            target: .dns(host: address.host, port: address.port),
+            transportSecurity: .plaintext,
+            config: .defaults { config in
+                config.backoff.max = .seconds(5)
+            }
+        )
+        self.init(client: GRPCClient(transport: transport))
+    }
+}

@@ -1,0 +1,111 @@
+import GRPCCore
+import GRPCInProcessTransport
+import GRPCNIOTransportHTTP2
+import Logging
+import ServiceLifecycle
+
+/// Runs a set of gRPC services, with health and request logging, on one transport, as a
+/// swift-service-lifecycle `Service` that shuts down gracefully: the listener closes, new calls
+/// are refused, calls in flight finish.
+public struct ServiceHost: Service {
+    /// Where the services are offered.
+    public enum Listener: Sendable {
+        /// HTTP/2 on a TCP address; port 0 picks a free port.
+        case http2(HostAndPort, maxMessageBytes: Int)
+        /// grpc-swift's in-process transport, for services in the same process.
+        case inProcess(InProcessTransport.Server)
+    }
+
+    /// A name for logs, e.g. "all" or "metadata".
+    public let name: String
+    public let listener: Listener
+    let services: [any RegistrableRPCService]
+    let health: HealthStatusBoard
+    let logger: Logger
+    let onListening: @Sendable (HostAndPort) -> Void
+
+    /// - Parameters:
+    ///   - services: The services to offer; health is added.
+    ///   - health: The board to mark serving once listening (shared by every listener of a
+    ///     process); marked not serving on shutdown.
+    ///   - onListening: Called with the bound address of an HTTP/2 listener.
+    public init(
+        name: String,
+        listener: Listener,
+        services: [any RegistrableRPCService],
+        health: HealthStatusBoard,
+        logger: Logger,
+        onListening: @escaping @Sendable (HostAndPort) -> Void = { _ in }
+    ) {
+        self.name = name
+        self.listener = listener
+        self.services = services
+        self.health = health
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    public func run() async throws {
+        let services = self.services + [HealthService(board: self.health)]
+        let interceptors: [any ServerInterceptor] = [RequestLoggingInterceptor(logger: self.logger)]
+        switch self.listener {
+        case .http2(let address, let maxMessageBytes):
+            let transport = HTTP2ServerTransport.Posix(
+                address: address.socketAddress,
+                transportSecurity: .plaintext,
+                config: .defaults { config in
+                    config.rpc.maxRequestPayloadSize = maxMessageBytes
+                }
+            )
+            let server = GRPCServer(transport: transport, services: services, interceptors: interceptors)
+            try await self.serve(server) {
+                let bound = try await transport.listeningAddress
+                let address = HostAndPort(bound) ?? address
+                self.logger.info("listening", metadata: ["service": "\(self.name)", "address": "\(address)"])
+                self.onListening(address)
+            }
+        case .inProcess(let transport):
+            let server = GRPCServer(transport: transport, services: services, interceptors: interceptors)
+            try await self.serve(server) {}
+        }
+    }
+
+    private func serve<Transport: ServerTransport>(
+        _ server: GRPCServer<Transport>,
+        whenListening: @escaping @Sendable () async throws -> Void
+    ) async throws {
+        let health = self.health
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await server.serve() }
+                group.addTask {
+                    try await whenListening()
+                    health.setAll(.serving)
+                }
+                try await group.waitForAll()
+            }
+        } onGracefulShutdown: {
+            health.setAll(.notServing)
+            server.beginGracefulShutdown()
+        }
+    }
+}
+
+extension HostAndPort {
+    var socketAddress: GRPCNIOTransportCore.SocketAddress {
+        if self.host == "localhost" {
+            return .ipv4(host: "127.0.0.1", port: self.port)
+        }
+        return self.isIPv6 ? .ipv6(host: self.host, port: self.port) : .ipv4(host: self.host, port: self.port)
+    }
+
+    init?(_ address: GRPCNIOTransportCore.SocketAddress) {
+        if let ipv4 = address.ipv4 {
+            self.init(host: ipv4.host, port: ipv4.port)
+        } else if let ipv6 = address.ipv6 {
+            self.init(host: ipv6.host, port: ipv6.port)
+        } else {
+            return nil
+        }
+    }
+}

@@ -1,0 +1,243 @@
+import Foundation
+import Logging
+import Yams
+
+/// Everything a Trove process can be told, with defaults that give the embedded set-up: every
+/// service on loopback, data under `./trove-data`.
+///
+/// Values come from, in rising order of precedence: the defaults, a YAML file (`--config`), and
+/// environment variables named `TROVE_` + the option's dotted name in upper case with '.' as
+/// '_' (`object_storage.listen` → `TROVE_OBJECT_STORAGE_LISTEN`).
+public struct TroveConfiguration: Sendable {
+    /// Where a service listens and where the other services reach it.
+    public struct Endpoint: Sendable, Equatable {
+        /// The address this service binds when it runs on its own (an IP literal or localhost).
+        public var listen: HostAndPort
+        /// The address other services dial to reach it when it runs on its own, e.g.
+        /// `metadata:7422` in a container network.
+        public var address: HostAndPort
+
+        public init(port: Int) {
+            self.listen = HostAndPort(host: "127.0.0.1", port: port)
+            self.address = HostAndPort(host: "127.0.0.1", port: port)
+        }
+    }
+
+    /// Object-storage options.
+    public struct ObjectStorage: Sendable, Equatable {
+        public enum Backend: String, Sendable, CaseIterable {
+            case filesystem
+        }
+
+        public var endpoint = Endpoint(port: 7421)
+        public var backend = Backend.filesystem
+        /// Root of the filesystem backend; empty means `<data_dir>/objects`.
+        public var root = ""
+        /// Whether writes reach stable storage before they are acknowledged.
+        public var fsync = true
+    }
+
+    /// The directory under which every embedded backend keeps its files.
+    public var dataDirectory = "./trove-data"
+    public var logLevel = Logger.Level.info
+    /// Where `trove serve all` listens, for all five services at once.
+    public var listen = HostAndPort(host: "127.0.0.1", port: 7420)
+    /// The largest request message a service accepts; bulk data is streamed in chunks below it.
+    public var maxMessageBytes = 8 << 20
+
+    public var ingestion = Endpoint(port: 7420)
+    public var objectStorage = ObjectStorage()
+    public var metadata = Endpoint(port: 7422)
+    public var embedding = Endpoint(port: 7423)
+    public var vectorSearch = Endpoint(port: 7424)
+
+    /// The defaults.
+    public init() {}
+
+    /// The object-storage root with the default applied.
+    public var objectStorageRoot: String {
+        self.objectStorage.root.isEmpty ? self.dataDirectory + "/objects" : self.objectStorage.root
+    }
+
+    /// Reads the configuration from an optional YAML file and the environment.
+    ///
+    /// - Throws: `ConfigurationError` naming the option when a value is invalid or a file holds
+    ///   an option Trove does not know.
+    public static func load(
+        file: String? = nil,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> TroveConfiguration {
+        var fileValues: [String: String] = [:]
+        if let file {
+            let text: String
+            do {
+                text = try String(contentsOfFile: file, encoding: .utf8)
+            } catch {
+                throw ConfigurationError(option: "--config", message: "cannot read \(file): \(error.localizedDescription)")
+            }
+            fileValues = try Self.flatten(yaml: text, file: file)
+        }
+        var reader = ConfigurationReader(fileValues: fileValues, fileName: file, environment: environment)
+        let configuration = try Self(reading: &reader)
+        try reader.rejectUnknownOptions()
+        return configuration
+    }
+
+    init(reading reader: inout ConfigurationReader) throws {
+        let defaults = TroveConfiguration()
+        self.dataDirectory = try reader.string("data_dir", default: defaults.dataDirectory, allowEmpty: false)
+        self.logLevel = try reader.choice("log_level", default: defaults.logLevel)
+        self.listen = try reader.listenAddress("listen", default: defaults.listen)
+        self.maxMessageBytes = try reader.integer("max_message_bytes", default: defaults.maxMessageBytes, range: 64 << 10...(1 << 30))
+
+        self.ingestion = try reader.endpoint("ingestion", default: defaults.ingestion)
+        self.objectStorage.endpoint = try reader.endpoint("object_storage", default: defaults.objectStorage.endpoint)
+        self.objectStorage.backend = try reader.choice("object_storage.backend", default: defaults.objectStorage.backend)
+        self.objectStorage.root = try reader.string("object_storage.root", default: defaults.objectStorage.root, allowEmpty: true)
+        self.objectStorage.fsync = try reader.boolean("object_storage.fsync", default: defaults.objectStorage.fsync)
+        self.metadata = try reader.endpoint("metadata", default: defaults.metadata)
+        self.embedding = try reader.endpoint("embedding", default: defaults.embedding)
+        self.vectorSearch = try reader.endpoint("vector_search", default: defaults.vectorSearch)
+    }
+
+    /// Turns a YAML mapping into dotted option names and scalar values.
+    static func flatten(yaml: String, file: String) throws -> [String: String] {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: yaml)
+        } catch {
+            throw ConfigurationError(option: "--config", message: "\(file) is not valid YAML: \(error)")
+        }
+        guard let node else { return [:] }
+        guard case .mapping = node else {
+            throw ConfigurationError(option: "--config", message: "\(file) must hold a mapping of options at its top level")
+        }
+        var values: [String: String] = [:]
+        func visit(_ node: Node, path: String) throws {
+            switch node {
+            case .mapping(let mapping):
+                for (key, value) in mapping {
+                    guard let name = key.string else {
+                        throw ConfigurationError(option: path.isEmpty ? "--config" : path, message: "keys must be strings")
+                    }
+                    try visit(value, path: path.isEmpty ? name : path + "." + name)
+                }
+            case .scalar(let scalar):
+                values[path] = scalar.string
+            case .sequence:
+                throw ConfigurationError(option: path, message: "expected a single value, not a list")
+            case .alias:
+                throw ConfigurationError(option: path, message: "YAML aliases are not supported")
+            }
+        }
+        try visit(node, path: "")
+        return values
+    }
+}
+
+/// Reads typed options from file values and environment variables, remembering which options
+/// it was asked for so that unknown ones in the file can be reported.
+struct ConfigurationReader {
+    let fileValues: [String: String]
+    let fileName: String?
+    let environment: [String: String]
+    private(set) var knownOptions: Set<String> = []
+
+    init(fileValues: [String: String], fileName: String?, environment: [String: String]) {
+        self.fileValues = fileValues
+        self.fileName = fileName
+        self.environment = environment
+    }
+
+    static func environmentName(of option: String) -> String {
+        "TROVE_" + option.uppercased().replacingOccurrences(of: ".", with: "_")
+    }
+
+    private mutating func raw(_ option: String) -> (value: String, origin: String)? {
+        self.knownOptions.insert(option)
+        let variable = Self.environmentName(of: option)
+        if let value = self.environment[variable] {
+            return (value, "environment variable \(variable)")
+        }
+        if let value = self.fileValues[option] {
+            return (value, self.fileName.map { "file \($0)" } ?? "file")
+        }
+        return nil
+    }
+
+    private func invalid(_ option: String, _ raw: (value: String, origin: String), expected: String) -> ConfigurationError {
+        ConfigurationError(option: option, message: "invalid value '\(raw.value)' (from \(raw.origin)): expected \(expected)")
+    }
+
+    mutating func string(_ option: String, default value: String, allowEmpty: Bool) throws -> String {
+        guard let raw = self.raw(option) else { return value }
+        if !allowEmpty && raw.value.isEmpty {
+            throw self.invalid(option, raw, expected: "a non-empty string")
+        }
+        return raw.value
+    }
+
+    mutating func integer(_ option: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let raw = self.raw(option) else { return value }
+        guard let number = Int(raw.value.trimmingCharacters(in: .whitespaces)), range.contains(number) else {
+            throw self.invalid(option, raw, expected: "an integer from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return number
+    }
+
+    mutating func boolean(_ option: String, default value: Bool) throws -> Bool {
+        guard let raw = self.raw(option) else { return value }
+        switch raw.value.lowercased() {
+        case "true", "yes", "on", "1": return true
+        case "false", "no", "off", "0": return false
+        default: throw self.invalid(option, raw, expected: "true or false")
+        }
+    }
+
+    mutating func choice<Choice: RawRepresentable & CaseIterable>(
+        _ option: String,
+        default value: Choice
+    ) throws -> Choice where Choice.RawValue == String {
+        guard let raw = self.raw(option) else { return value }
+        guard let choice = Choice(rawValue: raw.value.lowercased()) else {
+            let names = Choice.allCases.map(\.rawValue).joined(separator: ", ")
+            throw self.invalid(option, raw, expected: "one of \(names)")
+        }
+        return choice
+    }
+
+    mutating func address(_ option: String, default value: HostAndPort) throws -> HostAndPort {
+        guard let raw = self.raw(option) else { return value }
+        guard let address = HostAndPort(parsing: raw.value), address.port > 0 else {
+            throw self.invalid(option, raw, expected: "HOST:PORT with a port from 1 to 65535")
+        }
+        return address
+    }
+
+    /// A listener: an IP literal or localhost; port 0 picks a free port.
+    mutating func listenAddress(_ option: String, default value: HostAndPort) throws -> HostAndPort {
+        guard let raw = self.raw(option) else { return value }
+        guard let address = HostAndPort(parsing: raw.value), address.isIPLiteralOrLocalhost else {
+            throw self.invalid(option, raw, expected: "IP:PORT to listen on, e.g. 0.0.0.0:7420 or [::]:7420")
+        }
+        return address
+    }
+
+    mutating func endpoint(_ service: String, default value: TroveConfiguration.Endpoint) throws -> TroveConfiguration.Endpoint {
+        var endpoint = value
+        endpoint.listen = try self.listenAddress(service + ".listen", default: value.listen)
+        endpoint.address = try self.address(service + ".address", default: value.address)
+        return endpoint
+    }
+
+    func rejectUnknownOptions() throws {
+        let unknown = Set(self.fileValues.keys).subtracting(self.knownOptions).sorted()
+        if let first = unknown.first {
+            let known = self.knownOptions.sorted().joined(separator: ", ")
+            throw ConfigurationError(
+                option: first,
+                message: "unknown option in \(self.fileName ?? "the file"); known options are: \(known)"
+            )
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import TroveCore
+
+extension ServeRole: ExpressibleByArgument {}
+
+/// `trove serve ROLE`: runs one service, or all five, until SIGINT or SIGTERM.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run one Trove service, or all five in one process.",
+        discussion: """
+            ROLE is one of: \(ServeRole.allCases.map(\.rawValue).joined(separator: ", ")).
+            `all` offers every service on one address (default 127.0.0.1:7420) and connects them \
+            in-process; each other role listens on its own address from the configuration.
+            """
+    )
+
+    @Argument(help: "Which service to run.")
+    var role: ServeRole
+
+    @Option(name: .long, help: "A YAML configuration file; TROVE_* environment variables override it.")
+    var config: String?
+
+    @Option(name: .long, help: "Override the listen address (IP:PORT; port 0 picks a free port).")
+    var listen: String?
+
+    @Option(name: .long, help: "Override the data directory (data_dir).")
+    var dataDir: String?
+
+    func run() async throws {
+        var configuration = try TroveConfiguration.load(file: self.config)
+        if let dataDir = self.dataDir {
+            configuration.dataDirectory = dataDir
+        }
+        if let listen = self.listen {
+            guard let address = HostAndPort(parsing: listen), address.isIPLiteralOrLocalhost else {
+                throw ValidationError("--listen must be IP:PORT, got '\(listen)'")
+            }
+            switch self.role {
+            case .all: configuration.listen = address
+            case .ingestion: configuration.ingestion.listen = address
+            case .embedding: configuration.embedding.listen = address
+            case .vectorSearch: configuration.vectorSearch.listen = address
+            case .metadata: configuration.metadata.listen = address
+            case .objectStorage: configuration.objectStorage.endpoint.listen = address
+            }
+        }
+
+        let level = configuration.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "trove")
+        logger.logLevel = level
+
+        let assembly = ServiceAssembly(configuration: configuration, logger: logger) { name, address in
+            // A stable line on standard output, for people and for scripts that wait for it.
+            FileHandle.standardOutput.write(Data("trove serve \(name): listening on \(address)\n".utf8))
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: try assembly.services(for: self.role).map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}

@@ -1,0 +1,144 @@
+import GRPCCore
+import GRPCInProcessTransport
+import Logging
+import ObjectStores
+import ServiceLifecycle
+import TroveContracts
+import TroveCore
+import TroveEmbedding
+import TroveIngestion
+import TroveMetadata
+import TroveObjectStorage
+import TroveVectorSearch
+
+/// What `trove serve` runs: one service, or all five in one process.
+enum ServeRole: String, CaseIterable, Sendable {
+    case all
+    case ingestion
+    case embedding
+    case vectorSearch = "vector-search"
+    case metadata
+    case objectStorage = "object-storage"
+
+    var service: TroveServiceName? {
+        TroveServiceName(rawValue: self.rawValue)
+    }
+}
+
+/// Builds the services a process runs from its configuration.
+///
+/// The same service values run alone behind HTTP/2 or together in one process; only the way
+/// ingestion reaches the other four differs (HTTP/2 clients, or grpc-swift's in-process
+/// transport), never what a service does.
+struct ServiceAssembly {
+    let configuration: TroveConfiguration
+    let logger: Logger
+    /// Told the address each HTTP/2 listener bound.
+    let onListening: @Sendable (String, HostAndPort) -> Void
+
+    /// The lifecycle services to run, in start order (shutdown runs in reverse, so listeners
+    /// stop before the clients they use).
+    func services(for role: ServeRole) throws -> [any Service] {
+        guard let service = role.service else {
+            return try self.allInOne()
+        }
+        let board = HealthStatusBoard(services: [service.grpcName])
+        var lifecycle: [any Service] = []
+        var downstream: IngestionService.Downstream?
+        if service == .ingestion {
+            let objectStorage = try ClientConnection(address: self.configuration.objectStorage.endpoint.address, maxMessageBytes: self.configuration.maxMessageBytes)
+            let metadata = try ClientConnection(address: self.configuration.metadata.address, maxMessageBytes: self.configuration.maxMessageBytes)
+            let embedding = try ClientConnection(address: self.configuration.embedding.address, maxMessageBytes: self.configuration.maxMessageBytes)
+            let vectorSearch = try ClientConnection(address: self.configuration.vectorSearch.address, maxMessageBytes: self.configuration.maxMessageBytes)
+            lifecycle += [objectStorage, metadata, embedding, vectorSearch]
+            downstream = IngestionService.Downstream(
+                objectStorage: Trove_V1_ObjectStorage.Client(wrapping: objectStorage.client),
+                metadata: Trove_V1_Metadata.Client(wrapping: metadata.client),
+                embedding: Trove_V1_Embedding.Client(wrapping: embedding.client),
+                vectorSearch: Trove_V1_VectorSearch.Client(wrapping: vectorSearch.client)
+            )
+        }
+        let rpcService = try self.makeService(service, downstream: downstream)
+        let listen = self.endpoint(of: service).listen
+        lifecycle.append(
+            ServiceHost(
+                name: service.rawValue,
+                listener: .http2(listen, maxMessageBytes: self.configuration.maxMessageBytes),
+                services: [rpcService],
+                health: board,
+                logger: self.logger,
+                onListening: { address in self.onListening(service.rawValue, address) }
+            )
+        )
+        return lifecycle
+    }
+
+    private func allInOne() throws -> [any Service] {
+        let board = HealthStatusBoard(services: TroveServiceName.allCases.map(\.grpcName))
+        let inProcess = InProcessTransport()
+        let client = ClientConnection(client: GRPCClient(transport: inProcess.client))
+        let downstream = IngestionService.Downstream(
+            objectStorage: Trove_V1_ObjectStorage.Client(wrapping: client.client),
+            metadata: Trove_V1_Metadata.Client(wrapping: client.client),
+            embedding: Trove_V1_Embedding.Client(wrapping: client.client),
+            vectorSearch: Trove_V1_VectorSearch.Client(wrapping: client.client)
+        )
+        let services = try TroveServiceName.allCases.map { try self.makeService($0, downstream: downstream) }
+        return [
+            client,
+            ServiceHost(name: "all (in-process)", listener: .inProcess(inProcess.server), services: services, health: board, logger: self.logger),
+            ServiceHost(
+                name: "all",
+                listener: .http2(self.configuration.listen, maxMessageBytes: self.configuration.maxMessageBytes),
+                services: services,
+                health: board,
+                logger: self.logger,
+                onListening: { address in self.onListening("all", address) }
+            ),
+        ]
+    }
+
+    private func endpoint(of service: TroveServiceName) -> TroveConfiguration.Endpoint {
+        switch service {
+        case .ingestion: self.configuration.ingestion
+        case .embedding: self.configuration.embedding
+        case .vectorSearch: self.configuration.vectorSearch
+        case .metadata: self.configuration.metadata
+        case .objectStorage: self.configuration.objectStorage.endpoint
+        }
+    }
+
+    private func makeService(_ service: TroveServiceName, downstream: IngestionService.Downstream?) throws -> any RegistrableRPCService {
+        let logger = self.logger.with(service: service)
+        switch service {
+        case .objectStorage:
+            let store: any ObjectStore
+            switch self.configuration.objectStorage.backend {
+            case .filesystem:
+                store = try FileSystemObjectStore(
+                    configuration: .init(root: self.configuration.objectStorageRoot, fsync: self.configuration.objectStorage.fsync)
+                )
+            }
+            return ObjectStorageService(store: store, logger: logger)
+        case .metadata:
+            return MetadataService(logger: logger)
+        case .embedding:
+            return EmbeddingService(logger: logger)
+        case .vectorSearch:
+            return VectorSearchService(logger: logger)
+        case .ingestion:
+            guard let downstream else {
+                preconditionFailure("ingestion is always built with its downstream clients")
+            }
+            return IngestionService(downstream: downstream, logger: logger)
+        }
+    }
+}
+
+extension Logger {
+    fileprivate func with(service: TroveServiceName) -> Logger {
+        var logger = self
+        logger[metadataKey: "service"] = "\(service.rawValue)"
+        return logger
+    }
+}
