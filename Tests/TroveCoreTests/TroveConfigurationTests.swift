@@ -1,0 +1,114 @@
+import Foundation
+import Testing
+@testable import TroveCore
+
+@Suite("Configuration")
+struct TroveConfigurationTests {
+    private func withFile<Result>(_ yaml: String, _ body: (String) throws -> Result) throws -> Result {
+        let path = FileManager.default.temporaryDirectory.path + "/trove-config-\(UUID().uuidString).yaml"
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try body(path)
+    }
+
+    @Test("With nothing given, the defaults are the embedded set-up")
+    func defaults() throws {
+        let configuration = try TroveConfiguration.load(file: nil, environment: [:])
+        #expect(configuration.dataDirectory == "./trove-data")
+        #expect(configuration.listen == HostAndPort(host: "127.0.0.1", port: 7420))
+        #expect(configuration.objectStorage.backend == .filesystem)
+        #expect(configuration.objectStorageRoot == "./trove-data/objects")
+        #expect(configuration.objectStorage.endpoint.listen.port == 7421)
+        #expect(configuration.metadata.address == HostAndPort(host: "127.0.0.1", port: 7422))
+        #expect(configuration.logLevel == .info)
+    }
+
+    @Test("A YAML file sets options, and environment variables override it")
+    func fileAndEnvironment() throws {
+        let yaml = """
+            data_dir: /var/lib/trove
+            log_level: debug
+            listen: 0.0.0.0:9000
+            object_storage:
+              listen: "[::]:9001"
+              root: /srv/objects
+              fsync: false
+            metadata:
+              address: metadata.internal:7422
+            """
+        let configuration = try withFile(yaml) { path in
+            try TroveConfiguration.load(
+                file: path,
+                environment: ["TROVE_LISTEN": "127.0.0.1:9100", "TROVE_METADATA_LISTEN": "0.0.0.0:7500", "UNRELATED": "x"]
+            )
+        }
+        #expect(configuration.dataDirectory == "/var/lib/trove")
+        #expect(configuration.logLevel == .debug)
+        #expect(configuration.listen == HostAndPort(host: "127.0.0.1", port: 9100))
+        #expect(configuration.objectStorage.endpoint.listen == HostAndPort(host: "::", port: 9001))
+        #expect(configuration.objectStorageRoot == "/srv/objects")
+        #expect(configuration.objectStorage.fsync == false)
+        #expect(configuration.metadata.address == HostAndPort(host: "metadata.internal", port: 7422))
+        #expect(configuration.metadata.listen == HostAndPort(host: "0.0.0.0", port: 7500))
+    }
+
+    @Test("An invalid value is an error naming the option and where it came from", arguments: [
+        ("TROVE_LISTEN", "not-an-address", "listen"),
+        ("TROVE_OBJECT_STORAGE_LISTEN", "example.com:80", "object_storage.listen"),
+        ("TROVE_METADATA_ADDRESS", "host:99999", "metadata.address"),
+        ("TROVE_OBJECT_STORAGE_BACKEND", "floppy", "object_storage.backend"),
+        ("TROVE_LOG_LEVEL", "loud", "log_level"),
+        ("TROVE_MAX_MESSAGE_BYTES", "12", "max_message_bytes"),
+        ("TROVE_OBJECT_STORAGE_FSYNC", "sometimes", "object_storage.fsync"),
+        ("TROVE_DATA_DIR", "", "data_dir"),
+    ])
+    func invalidValues(variable: String, value: String, option: String) throws {
+        let error = #expect(throws: ConfigurationError.self) {
+            try TroveConfiguration.load(file: nil, environment: [variable: value])
+        }
+        #expect(error?.option == option)
+        #expect(error?.description.contains(variable) == true)
+        #expect(error?.description.contains("'\(value)'") == true)
+    }
+
+    @Test("An unknown option in the file is refused, so a typo does not pass silently")
+    func unknownOption() throws {
+        let error = try withFile("object_storage:\n  rooot: /tmp/x\n") { path in
+            #expect(throws: ConfigurationError.self) { try TroveConfiguration.load(file: path, environment: [:]) }
+        }
+        #expect(error?.option == "object_storage.rooot")
+    }
+
+    @Test("A file that is not a YAML mapping, or cannot be read, is refused")
+    func badFiles() throws {
+        try withFile("- a\n- b\n") { path in
+            #expect(throws: ConfigurationError.self) { try TroveConfiguration.load(file: path, environment: [:]) }
+        }
+        try withFile("listen: [1, 2]\n") { path in
+            let error = #expect(throws: ConfigurationError.self) { try TroveConfiguration.load(file: path, environment: [:]) }
+            #expect(error?.option == "listen")
+        }
+        #expect(throws: ConfigurationError.self) {
+            try TroveConfiguration.load(file: "/nonexistent/trove.yaml", environment: [:])
+        }
+    }
+
+    @Test("Addresses parse as HOST:PORT and [IPv6]:PORT", arguments: [
+        ("127.0.0.1:7420", "127.0.0.1", 7420, true),
+        ("[::1]:80", "::1", 80, true),
+        ("localhost:1", "localhost", 1, true),
+        ("metadata:7422", "metadata", 7422, false),
+    ])
+    func addresses(text: String, host: String, port: Int, isListenable: Bool) throws {
+        let address = try #require(HostAndPort(parsing: text))
+        #expect(address.host == host)
+        #expect(address.port == port)
+        #expect(address.isIPLiteralOrLocalhost == isListenable)
+        #expect(HostAndPort(parsing: address.description) == address)
+    }
+
+    @Test("Malformed addresses are refused", arguments: ["", "host", ":80", "host:", "host:-1", "host:65536", "::1:80", "[::1]80"])
+    func badAddresses(text: String) {
+        #expect(HostAndPort(parsing: text) == nil)
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+
+/// The `trove` command line against running servers.
+@Suite("trove command line", .serialized)
+struct CommandLineTests {
+    @Test("trove health exits 0 when everything serves, and 1 with a readable message when nothing listens")
+    func health() async throws {
+        let trove = try await TroveProcess.start()
+        defer { Task { await trove.stopAndRemove() } }
+        let healthy = try runTrove(["health", "--addr", trove.address])
+        #expect(healthy.status == 0, "\(healthy.stdout)\(healthy.stderr)")
+        for name in ["server", "ingestion", "embedding", "vector-search", "metadata", "object-storage"] {
+            #expect(healthy.stdout.contains(name))
+        }
+        #expect(!healthy.stdout.contains("NOT_SERVING"))
+
+        // A port nothing listens on: the one a finished server used.
+        let gone = try await TroveProcess.start()
+        let address = gone.address
+        await gone.stopAndRemove()
+        let unreachable = try runTrove(["health", "--addr", address, "--timeout", "3"])
+        #expect(unreachable.status != 0)
+        #expect(unreachable.stderr.contains("unavailable"), "\(unreachable.stderr)")
+    }
+
+    @Test("Each service runs on its own; health checks it by name")
+    func singleService() async throws {
+        let storage = try await TroveProcess.start(role: "object-storage")
+        defer { Task { await storage.stopAndRemove() } }
+        let itself = try runTrove(["health", "--addr", storage.address, "--service", "object-storage"])
+        #expect(itself.status == 0, "\(itself.stdout)\(itself.stderr)")
+        let other = try runTrove(["health", "--addr", storage.address, "--service", "metadata"])
+        #expect(other.status == 1)
+        #expect(other.stdout.contains("not hosted here"))
+
+        for role in ["ingestion", "embedding", "vector-search", "metadata"] {
+            let service = try await TroveProcess.start(role: role)
+            let result = try runTrove(["health", "--addr", service.address, "--service", role])
+            #expect(result.status == 0, "\(role): \(result.stdout)\(result.stderr)")
+            await service.stopAndRemove()
+        }
+    }
+
+    @Test("trove objects mb, put, ls, head, get and rm round-trip a file")
+    func objects() async throws {
+        let trove = try await TroveProcess.start()
+        defer { Task { await trove.stopAndRemove() } }
+        let addr = ["--addr", trove.address]
+        let file = trove.dataDirectory + "/upload.bin"
+        let data = try randomData(3_000_000)
+        try data.write(to: URL(fileURLWithPath: file))
+
+        #expect(try runTrove(["objects", "mb", "cli-bucket"] + addr).status == 0)
+        let put = try runTrove(["objects", "put", "cli-bucket", "dir/upload.bin", file, "--meta", "origin=cli", "--chunk-size", "65536"] + addr)
+        #expect(put.status == 0, "\(put.stderr)")
+        #expect(put.stdout.contains(sha256Hex(data)))
+
+        let piped = try runTrove(["objects", "put", "cli-bucket", "dir/piped.txt", "--content-type", "text/plain"] + addr, input: Data("from stdin\n".utf8))
+        #expect(piped.status == 0, "\(piped.stderr)")
+
+        let list = try runTrove(["objects", "ls", "cli-bucket"] + addr)
+        #expect(list.stdout.contains("dir/upload.bin"))
+        #expect(list.stdout.contains("dir/piped.txt"))
+        let rolled = try runTrove(["objects", "ls", "cli-bucket", "--delimiter", "/"] + addr)
+        #expect(rolled.stdout.contains("PREFIX") && rolled.stdout.contains("dir/"))
+
+        let head = try runTrove(["objects", "head", "cli-bucket", "dir/upload.bin"] + addr)
+        #expect(head.stdout.contains("origin=cli"))
+        #expect(head.stdout.contains("3000000"))
+
+        let downloaded = trove.dataDirectory + "/download.bin"
+        let get = try runTrove(["objects", "get", "cli-bucket", "dir/upload.bin", downloaded] + addr)
+        #expect(get.status == 0, "\(get.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: downloaded)) == data)
+
+        let ranged = try runTrove(["objects", "get", "cli-bucket", "dir/piped.txt", "--range", "5:5"] + addr)
+        #expect(ranged.stdout == "stdin")
+
+        let missing = try runTrove(["objects", "get", "cli-bucket", "nope", trove.dataDirectory + "/nope"] + addr)
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("does not exist"))
+        #expect(!FileManager.default.fileExists(atPath: trove.dataDirectory + "/nope"))
+
+        #expect(try runTrove(["objects", "rm", "cli-bucket", "dir/upload.bin"] + addr).stdout.contains("deleted"))
+        #expect(!(try runTrove(["objects", "ls", "cli-bucket"] + addr).stdout.contains("upload.bin")))
+    }
+
+    @Test("An invalid configuration stops start-up with a message naming the option")
+    func invalidConfiguration() throws {
+        let result = try runTroveWithEnvironment(["serve", "all"], environment: ["TROVE_LISTEN": "nowhere"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("listen"))
+        #expect(result.stderr.contains("TROVE_LISTEN"))
+    }
+}
+
+func runTroveWithEnvironment(_ arguments: [String], environment: [String: String]) throws -> (status: Int32, stderr: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: troveBinary)
+    process.arguments = arguments
+    var merged = ProcessInfo.processInfo.environment
+    merged.merge(environment) { _, new in new }
+    process.environment = merged
+    let stderr = Pipe()
+    process.standardError = stderr
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    let err = stderr.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: err, as: UTF8.self))
+}

@@ -1,0 +1,189 @@
+import Foundation
+import GRPCCore
+import Glibc
+import Testing
+import TroveContracts
+
+/// `trove serve all` as a subprocess, driven through the generated Swift clients over HTTP/2.
+@Suite("trove serve all", .serialized)
+struct ServeAllTests {
+    static let serviceNames = [
+        "trove.v1.Ingestion", "trove.v1.Embedding", "trove.v1.VectorSearch", "trove.v1.Metadata", "trove.v1.ObjectStorage",
+    ]
+
+    @Test("Health answers SERVING for the server and each of the five services, NOT_FOUND for others")
+    func health() async throws {
+        let trove = try await TroveProcess.start()
+        defer { Task { await trove.stopAndRemove() } }
+        try await withClient(trove) { client in
+            let health = Grpc_Health_V1_Health.Client(wrapping: client)
+            for name in [""] + Self.serviceNames {
+                let response = try await health.check(.with { $0.service = name })
+                #expect(response.status == .serving, "\(name)")
+            }
+            let error = await #expect(throws: RPCError.self) {
+                _ = try await health.check(.with { $0.service = "trove.v1.Nope" })
+            }
+            #expect(error?.code == .notFound)
+        }
+    }
+
+    @Test("Objects of 0 bytes, 1 byte and 64 MiB come back identical with the right SHA-256")
+    func roundTrips() async throws {
+        let trove = try await TroveProcess.start()
+        defer { Task { await trove.stopAndRemove() } }
+        try await withClient(trove) { client in
+            let storage = Trove_V1_ObjectStorage.Client(wrapping: client)
+            _ = try await storage.createBucket(.with { $0.bucket = "round-trips" })
+            for size in [0, 1, 64 << 20] {
+                let data = try randomData(size)
+                let stored = try await storage.upload(bucket: "round-trips", key: "objects/\(size)", data)
+                #expect(stored.size == UInt64(size))
+                #expect(stored.sha256 == sha256Hex(data))
+                let (info, downloaded) = try await storage.download(bucket: "round-trips", key: "objects/\(size)")
+                #expect(info.sha256 == sha256Hex(data))
+                #expect(downloaded.count == data.count)
+                #expect(downloaded == data)
+                let head = try await storage.headObject(.with {
+                    $0.bucket = "round-trips"
+                    $0.key = "objects/\(size)"
+                })
+                #expect(head.size == UInt64(size))
+                #expect(head.sha256 == sha256Hex(data))
+            }
+            let listing = try await storage.listObjects(.with { $0.bucket = "round-trips" })
+            #expect(listing.objects.map(\.key) == ["objects/0", "objects/1", "objects/67108864"])
+        }
+    }
+
+    @Test("Bad input gets a clear status naming the field; missing things are NOT_FOUND")
+    func badInput() async throws {
+        let trove = try await TroveProcess.start()
+        defer { Task { await trove.stopAndRemove() } }
+        try await withClient(trove) { client in
+            let storage = Trove_V1_ObjectStorage.Client(wrapping: client)
+            _ = try await storage.createBucket(.with { $0.bucket = "inputs" })
+
+            let duplicate = await #expect(throws: RPCError.self) { _ = try await storage.createBucket(.with { $0.bucket = "inputs" }) }
+            #expect(duplicate?.code == .alreadyExists)
+
+            for key in ["../escape", "/absolute", "", "a/./b"] {
+                let error = await #expect(throws: RPCError.self) { _ = try await storage.upload(bucket: "inputs", key: key, Data("x".utf8)) }
+                #expect(error?.code == .invalidArgument, "\(key)")
+                #expect(error?.message.hasPrefix("key") == true, "\(String(describing: error?.message))")
+            }
+            let badBucket = await #expect(throws: RPCError.self) { _ = try await storage.createBucket(.with { $0.bucket = "Bad_Name" }) }
+            #expect(badBucket?.code == .invalidArgument)
+            #expect(badBucket?.message.hasPrefix("bucket") == true)
+
+            let missing = await #expect(throws: RPCError.self) { _ = try await storage.download(bucket: "inputs", key: "absent") }
+            #expect(missing?.code == .notFound)
+            let noBucket = await #expect(throws: RPCError.self) { _ = try await storage.upload(bucket: "no-such-bucket", key: "k", Data()) }
+            #expect(noBucket?.code == .notFound)
+
+            let headerless = await #expect(throws: RPCError.self) {
+                _ = try await storage.putObject { writer in
+                    try await writer.write(.with { $0.chunk = Data("bytes first".utf8) })
+                }
+            }
+            #expect(headerless?.code == .invalidArgument)
+            #expect(headerless?.message.hasPrefix("header") == true)
+
+            _ = try await storage.upload(bucket: "inputs", key: "small", Data("abc".utf8))
+            let pastEnd = await #expect(throws: RPCError.self) {
+                _ = try await storage.getObject(.with {
+                    $0.bucket = "inputs"
+                    $0.key = "small"
+                    $0.range = .with { $0.offset = 10 }
+                }) { response in
+                    for try await _ in response.messages {}
+                }
+            }
+            #expect(pastEnd?.code == .outOfRange)
+        }
+    }
+
+    @Test("RPCs that are not built yet answer UNIMPLEMENTED and say what is missing")
+    func unimplemented() async throws {
+        let trove = try await TroveProcess.start()
+        defer { Task { await trove.stopAndRemove() } }
+        try await withClient(trove) { client in
+            var errors: [RPCError?] = []
+            errors.append(await #expect(throws: RPCError.self) {
+                _ = try await Trove_V1_Metadata.Client(wrapping: client).getStats(Trove_V1_GetStatsRequest())
+            })
+            errors.append(await #expect(throws: RPCError.self) {
+                _ = try await Trove_V1_Embedding.Client(wrapping: client).listModels(Trove_V1_ListModelsRequest())
+            })
+            errors.append(await #expect(throws: RPCError.self) {
+                _ = try await Trove_V1_VectorSearch.Client(wrapping: client).listCollections(Trove_V1_ListVectorCollectionsRequest())
+            })
+            errors.append(await #expect(throws: RPCError.self) {
+                _ = try await Trove_V1_Ingestion.Client(wrapping: client).search(.with { $0.query = "hello" })
+            })
+            errors.append(await #expect(throws: RPCError.self) {
+                _ = try await Trove_V1_ObjectStorage.Client(wrapping: client).presignObject(Trove_V1_PresignObjectRequest())
+            })
+            for error in errors {
+                #expect(error?.code == .unimplemented)
+                #expect(error?.message.contains("not implemented yet:") == true, "\(String(describing: error?.message))")
+            }
+        }
+    }
+
+    @Test("Killing the server during a 64 MiB upload leaves no object and no stray file")
+    func killDuringUpload() async throws {
+        let first = try await TroveProcess.start()
+        let dataDirectory = first.dataDirectory
+        try await withClient(first) { client in
+            let storage = Trove_V1_ObjectStorage.Client(wrapping: client)
+            _ = try await storage.createBucket(.with { $0.bucket = "crash" })
+            _ = try await storage.upload(bucket: "crash", key: "survivor", Data("kept".utf8))
+            let data = try randomData(64 << 20)
+            await #expect(throws: (any Error).self) {
+                _ = try await storage.putObject { writer in
+                    try await writer.write(.with {
+                        $0.header = .with {
+                            $0.bucket = "crash"
+                            $0.key = "half-written"
+                        }
+                    })
+                    for index in 0..<64 {
+                        if index == 32 {
+                            // Half-way: the server has part of the object in a temporary file.
+                            first.signal(SIGKILL)
+                        }
+                        try await writer.write(.with { $0.chunk = data.subdata(in: index << 20..<(index + 1) << 20) })
+                    }
+                }
+            }
+        }
+        #expect(try await first.waitForExit() == SIGKILL)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dataDirectory + "/objects/tmp")
+        #expect(leftovers.count <= 1, "at most the one partial file, before restart")
+
+        let second = try await TroveProcess.start(dataDirectory: dataDirectory)
+        defer { Task { await second.stopAndRemove() } }
+        try await withClient(second) { client in
+            let storage = Trove_V1_ObjectStorage.Client(wrapping: client)
+            let listing = try await storage.listObjects(.with { $0.bucket = "crash" })
+            #expect(listing.objects.map(\.key) == ["survivor"])
+            let missing = await #expect(throws: RPCError.self) {
+                _ = try await storage.headObject(.with {
+                    $0.bucket = "crash"
+                    $0.key = "half-written"
+                })
+            }
+            #expect(missing?.code == .notFound)
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dataDirectory + "/objects/tmp").isEmpty)
+    }
+
+    @Test("SIGTERM shuts the server down gracefully with exit status 0")
+    func gracefulShutdown() async throws {
+        let trove = try await TroveProcess.start()
+        defer { try? FileManager.default.removeItem(atPath: trove.dataDirectory) }
+        trove.signal(SIGTERM)
+        #expect(try await trove.waitForExit() == 0)
+    }
+}

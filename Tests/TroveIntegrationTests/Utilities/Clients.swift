@@ -1,0 +1,69 @@
+import Crypto
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import TroveContracts
+
+/// Runs `body` with a plaintext HTTP/2 gRPC client connected to `process`.
+func withClient<Result: Sendable>(
+    _ process: TroveProcess,
+    _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Result
+) async throws -> Result {
+    let transport = try HTTP2ClientTransport.Posix(
+        target: .ipv4(address: process.host, port: process.port),
+        transportSecurity: .plaintext
+    )
+    return try await withGRPCClient(transport: transport) { client in
+        try await body(client)
+    }
+}
+
+func randomData(_ count: Int) throws -> Data {
+    guard count > 0 else { return Data() }
+    let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/dev/urandom"))
+    defer { try? handle.close() }
+    return try handle.read(upToCount: count) ?? Data()
+}
+
+func sha256Hex(_ data: Data) -> String {
+    SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+}
+
+extension Trove_V1_ObjectStorage.Client {
+    /// Uploads `data` in `chunkSize` pieces.
+    func upload(bucket: String, key: String, _ data: Data, chunkSize: Int = 1 << 20) async throws -> Trove_V1_ObjectInfo {
+        try await self.putObject { writer in
+            try await writer.write(.with {
+                $0.header = .with {
+                    $0.bucket = bucket
+                    $0.key = key
+                }
+            })
+            var offset = 0
+            while offset < data.count {
+                let end = min(data.count, offset + chunkSize)
+                try await writer.write(.with { $0.chunk = data.subdata(in: offset..<end) })
+                offset = end
+            }
+        }.object
+    }
+
+    /// Downloads an object: its info and its bytes.
+    func download(bucket: String, key: String) async throws -> (Trove_V1_ObjectInfo, Data) {
+        try await self.getObject(.with {
+            $0.bucket = bucket
+            $0.key = key
+        }) { response in
+            var info = Trove_V1_ObjectInfo()
+            var data = Data()
+            for try await message in response.messages {
+                switch message.part {
+                case .info(let value): info = value
+                case .chunk(let chunk): data.append(chunk)
+                case nil: break
+                }
+            }
+            return (info, data)
+        }
+    }
+}
