@@ -127,9 +127,12 @@ let package = Package(
         .testTarget(
             name: "TroveIntegrationTests",
             dependencies: [
+                "trove",
+                "TroveCore",
                 "TroveContracts",
                 grpcCore,
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
             ],

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing Trove needs on a Debian machine that has the
+# Swift toolchain: Debian packages with apt, Python packages with pip into ./.venv. Safe to run
+# repeatedly; it installs only what is missing.
+#
+#   Scripts/install-dependencies.sh          what the run command needs
+#   Scripts/install-dependencies.sh --test   also what the tests need
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v swift >/dev/null; then
+  echo "swift is not on PATH: install the Swift 6.3 toolchain (https://www.swift.org/install/linux/)" >&2
+  exit 1
+fi
+
+apt_packages=()
+command -v python3 >/dev/null || apt_packages+=(python3 python3-pip python3-venv)
+if ((${#apt_packages[@]})); then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  echo "installing Debian packages: ${apt_packages[*]}"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${apt_packages[@]}"
+fi
+
+if [ "${1:-}" = "--test" ]; then
+  # grpcio and grpcio-tools for the interoperability tests; PyYAML for the deployment files.
+  [ -x .venv/bin/python ] || python3 -m venv --system-site-packages .venv
+  if ! .venv/bin/python -c "import grpc, grpc_tools, pytest, yaml" 2>/dev/null; then
+    echo "installing Python packages into .venv: grpcio grpcio-tools pytest pyyaml"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check grpcio grpcio-tools pytest pyyaml
+  fi
+fi
