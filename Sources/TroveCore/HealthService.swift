@@ -90,13 +90,17 @@ public struct HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol {
         context: ServerContext
     ) async throws {
         let (updates, stop) = self.board.watch(request.service)
-        try await withRPCCancellationHandler {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            // gRPC signals a cancelled call (or a server shutting down) through the context,
+            // not by cancelling this task: end the stream of updates when it does.
+            group.addTask {
+                try? await context.cancellation.cancelled
+                stop()
+            }
             for await status in updates {
                 try await response.write(.with { $0.status = status })
             }
-        } onCancelRPC: {
-            // Ending the stream ends the loop above.
-            stop()
+            group.cancelAll()
         }
     }
 }

@@ -179,6 +179,28 @@ struct ServeAllTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dataDirectory + "/objects/tmp").isEmpty)
     }
 
+    @Test("Watch streams a service's status, and an open watch does not hold up shutdown", .timeLimit(.minutes(1)))
+    func watchThenShutdown() async throws {
+        let trove = try await TroveProcess.start()
+        defer { try? FileManager.default.removeItem(atPath: trove.dataDirectory) }
+        let first = try await withClient(trove) { client in
+            try await Grpc_Health_V1_Health.Client(wrapping: client).watch(.with { $0.service = "trove.v1.Metadata" }) { response in
+                var first: Grpc_Health_V1_HealthCheckResponse.ServingStatus?
+                do {
+                    for try await message in response.messages where first == nil {
+                        first = message.status
+                        trove.signal(SIGTERM)
+                    }
+                } catch {
+                    // The stream may end with UNAVAILABLE as the server goes away.
+                }
+                return first
+            }
+        }
+        #expect(first == .serving)
+        #expect(try await trove.waitForExit() == 0)
+    }
+
     @Test("SIGTERM shuts the server down gracefully with exit status 0")
     func gracefulShutdown() async throws {
         let trove = try await TroveProcess.start()
