@@ -63,6 +63,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Engine: AWS Signature Version 4, for the S3 backend. Knows nothing of gRPC or HTTP clients.
+        .target(
+            name: "SigV4",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+
         // The five services. A service never imports another service's module.
         .target(
             name: "TroveObjectStorage",
@@ -117,6 +124,11 @@ let package = Package(
         .testTarget(
             name: "ObjectStoresTests",
             dependencies: ["ObjectStores", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SigV4Tests",
+            dependencies: ["SigV4", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
