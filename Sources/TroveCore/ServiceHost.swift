@@ -55,6 +55,11 @@ public struct ServiceHost: Service {
                 transportSecurity: .plaintext,
                 config: .defaults { config in
                     config.rpc.maxRequestPayloadSize = maxMessageBytes
+                    // The default 64 KiB window makes a client stream wait a round trip every
+                    // 64 KiB: uploads ran at ~100 MB/s on loopback. 8 MiB (the client's default)
+                    // and larger frames keep them moving; memory per stream stays bounded by it.
+                    config.http2.targetWindowSize = 8 << 20
+                    config.http2.maxFrameSize = 1 << 20
                 }
             )
             let server = GRPCServer(transport: transport, services: services, interceptors: interceptors)
