@@ -56,6 +56,7 @@ let package = Package(
         .target(
             name: "ObjectStores",
             dependencies: [
+                "S3",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 logging,
@@ -67,6 +68,25 @@ let package = Package(
         .target(
             name: "SigV4",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+
+        // libcurl, the S3 client's HTTP transport (Debian: libcurl4-openssl-dev).
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+
+        // Engine: an S3 API client (SigV4 by Trove, libcurl as transport). Knows nothing of gRPC.
+        .target(
+            name: "S3",
+            dependencies: [
+                "CCurl",
+                "SigV4",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
 
@@ -123,7 +143,7 @@ let package = Package(
 
         .testTarget(
             name: "ObjectStoresTests",
-            dependencies: ["ObjectStores", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["ObjectStores", "S3", "SigV4", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -14,6 +14,10 @@ if ! command -v swift >/dev/null; then
 fi
 
 apt_packages=()
+# libcurl is the S3 client's transport; pkg-config finds it for the build.
+for package in libcurl4-openssl-dev pkg-config; do
+  dpkg -s "$package" >/dev/null 2>&1 || apt_packages+=("$package")
+done
 command -v python3 >/dev/null || apt_packages+=(python3 python3-pip python3-venv)
 if ((${#apt_packages[@]})); then
   sudo_cmd=""
@@ -24,10 +28,11 @@ if ((${#apt_packages[@]})); then
 fi
 
 if [ "${1:-}" = "--test" ]; then
-  # grpcio and grpcio-tools for the interoperability tests; PyYAML for the deployment files.
+  # grpcio and grpcio-tools for the interoperability tests; PyYAML for the deployment files;
+  # moto's S3 server (and boto3 to set up its IAM user) for the S3 backend's tests.
   [ -x .venv/bin/python ] || python3 -m venv --system-site-packages .venv
-  if ! .venv/bin/python -c "import grpc, grpc_tools, pytest, yaml" 2>/dev/null; then
-    echo "installing Python packages into .venv: grpcio grpcio-tools pytest pyyaml"
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check grpcio grpcio-tools pytest pyyaml
+  if ! .venv/bin/python -c "import grpc, grpc_tools, pytest, yaml, boto3, moto.server, flask_cors" 2>/dev/null; then
+    echo "installing Python packages into .venv: grpcio grpcio-tools pytest pyyaml boto3 moto[server]"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check grpcio grpcio-tools pytest pyyaml boto3 "moto[server]"
   fi
 fi

@@ -1,6 +1,9 @@
 import Crypto
 import Foundation
 import ObjectStores
+import S3
+import SigV4
+import Testing
 
 /// A fresh directory under the system's temporary directory, removed by `remove()`.
 struct TemporaryDirectory {
@@ -16,17 +19,101 @@ struct TemporaryDirectory {
     }
 }
 
-/// A store in its own temporary directory with one bucket, "test-bucket".
+/// The backends every conformance test runs against.
+enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case filesystem
+    /// moto_server with signature checking on.
+    case s3
+
+    var testDescription: String { self.rawValue }
+}
+
+/// A store with an empty bucket of its own.
+struct StoreFixture {
+    let store: any ObjectStore
+    let bucket: String
+}
+
+/// Runs `body` with a store of the given backend and a fresh bucket.
 func withStore<Result>(
-    fsync: Bool = false,
+    _ backend: Backend,
     readChunkSize: Int = 64 * 1024,
-    _ body: (FileSystemObjectStore, TemporaryDirectory) async throws -> Result
+    _ body: (StoreFixture) async throws -> Result
 ) async throws -> Result {
-    let directory = try TemporaryDirectory()
-    defer { directory.remove() }
-    let store = try FileSystemObjectStore(configuration: .init(root: directory.path, readChunkSize: readChunkSize, fsync: fsync))
-    _ = try await store.createBucket("test-bucket")
-    return try await body(store, directory)
+    switch backend {
+    case .filesystem:
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try FileSystemObjectStore(configuration: .init(root: directory.path, readChunkSize: readChunkSize, fsync: false))
+        _ = try await store.createBucket("test-bucket")
+        return try await body(StoreFixture(store: store, bucket: "test-bucket"))
+    case .s3:
+        let store = try await S3TestServer.shared.store(readChunkSize: readChunkSize)
+        let bucket = "test-" + UUID().uuidString.lowercased().prefix(18)
+        _ = try await store.createBucket(String(bucket))
+        return try await body(StoreFixture(store: store, bucket: String(bucket)))
+    }
+}
+
+/// One moto_server for the whole test run, started on first use by Tests/Support/s3_test_server.py.
+actor S3TestServer {
+    static let shared = S3TestServer()
+
+    struct Endpoint: Decodable {
+        let endpoint: String
+        let access_key_id: String
+        let secret_access_key: String
+    }
+
+    private var started: (process: Process, input: Pipe, endpoint: Endpoint)?
+
+    func endpoint() throws -> Endpoint {
+        if let started { return started.endpoint }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let venvPython = root.appendingPathComponent(".venv/bin/python").path
+        let python = ProcessInfo.processInfo.environment["TROVE_PYTHON"]
+            ?? (FileManager.default.isExecutableFile(atPath: venvPython) ? venvPython : "/usr/bin/env")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        let script = root.appendingPathComponent("Tests/Support/s3_test_server.py").path
+        process.arguments = python == "/usr/bin/env" ? ["python3", script] : [script]
+        let input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        var line = Data()
+        while true {
+            let byte = output.fileHandleForReading.readData(ofLength: 1)
+            if byte.isEmpty || byte == Data("\n".utf8) { break }
+            line.append(byte)
+        }
+        let endpoint = try JSONDecoder().decode(Endpoint.self, from: line)
+        self.started = (process, input, endpoint)
+        return endpoint
+    }
+
+    func clientConfiguration(secretAccessKey: String? = nil) throws -> S3Client.Configuration {
+        let endpoint = try self.endpoint()
+        return S3Client.Configuration(
+            endpoint: endpoint.endpoint,
+            region: "us-east-1",
+            credentials: SigV4Credentials(accessKeyID: endpoint.access_key_id, secretAccessKey: secretAccessKey ?? endpoint.secret_access_key),
+            maxAttempts: 2,
+            initialBackoff: .milliseconds(20)
+        )
+    }
+
+    func store(readChunkSize: Int, multipartThreshold: Int = 16 << 20, partSize: Int = 8 << 20) throws -> S3ObjectStore {
+        try S3ObjectStore(
+            configuration: .init(
+                client: try self.clientConfiguration(),
+                multipartThreshold: multipartThreshold,
+                partSize: partSize,
+                readChunkSize: max(readChunkSize, 1 << 20)
+            )
+        )
+    }
 }
 
 /// Chunks of bytes as an async sequence, optionally failing after some of them.
@@ -86,13 +173,13 @@ func sha256Hex(_ data: Data) -> String {
     SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
 }
 
-extension FileSystemObjectStore {
-    func put(_ key: String, _ data: Data, bucket: String = "test-bucket", contentType: String = "application/octet-stream") async throws -> ObjectInfo {
-        try await self.putObject(ObjectDescription(bucket: bucket, key: key, contentType: contentType), body: TestBody(data))
+extension StoreFixture {
+    func put(_ key: String, _ data: Data, contentType: String = "application/octet-stream") async throws -> ObjectInfo {
+        try await self.store.putObject(ObjectDescription(bucket: self.bucket, key: key, contentType: contentType), body: TestBody(data))
     }
 
-    func read(_ key: String, bucket: String = "test-bucket", range: ByteRange? = nil) async throws -> Data {
-        try await self.withObject(bucket: bucket, key: key, range: range) { _, chunks in
+    func read(_ key: String, range: ByteRange? = nil) async throws -> Data {
+        try await self.store.withObject(bucket: self.bucket, key: key, range: range) { _, chunks in
             var data = Data()
             for try await chunk in chunks {
                 data.append(chunk)
@@ -101,15 +188,23 @@ extension FileSystemObjectStore {
         }
     }
 
+    func head(_ key: String) async throws -> ObjectInfo {
+        try await self.store.headObject(bucket: self.bucket, key: key)
+    }
+
+    func delete(_ key: String) async throws -> Bool {
+        try await self.store.deleteObject(bucket: self.bucket, key: key)
+    }
+
     /// Every key in the bucket, following continuation tokens.
-    func allKeys(bucket: String = "test-bucket", prefix: String = "", delimiter: String = "", pageSize: Int = 1000) async throws -> (keys: [String], prefixes: [String], pages: Int) {
+    func allKeys(prefix: String = "", delimiter: String = "", pageSize: Int = 1000) async throws -> (keys: [String], prefixes: [String], pages: Int) {
         var keys: [String] = []
         var prefixes: [String] = []
         var token: String?
         var pages = 0
         repeat {
-            let page = try await self.listObjects(
-                ObjectListQuery(bucket: bucket, prefix: prefix, delimiter: delimiter, maxKeys: pageSize, continuationToken: token)
+            let page = try await self.store.listObjects(
+                ObjectListQuery(bucket: self.bucket, prefix: prefix, delimiter: delimiter, maxKeys: pageSize, continuationToken: token)
             )
             pages += 1
             keys += page.objects.map(\.key)
@@ -120,7 +215,12 @@ extension FileSystemObjectStore {
     }
 }
 
-/// Files left in the store's temporary directory.
+/// Files left in a filesystem store's temporary directory.
 func temporaryFiles(in directory: TemporaryDirectory) throws -> [String] {
     try FileManager.default.contentsOfDirectory(atPath: directory.path + "/tmp")
+}
+
+/// Keys moto_server signs correctly: it mis-checks keys whose path needs percent-encoding.
+func motoSafe(_ key: String) -> Bool {
+    key.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-_.~/".unicodeScalars.contains($0)) }
 }

@@ -1,0 +1,373 @@
+import Crypto
+import Foundation
+import S3
+
+/// Keeps objects in S3 or an S3-compatible server (MinIO, …).
+///
+/// Bodies up to `multipartThreshold` go up in one PUT; larger ones as a multipart upload of
+/// `partSize` parts, holding one part in memory at a time, aborted on any failure so no parts
+/// are left behind. The SHA-256 computed while streaming is stored as the user metadata
+/// `trove-sha256` (for multipart uploads by a server-side copy onto itself once the hash is
+/// known) and checked when an object is read whole.
+public struct S3ObjectStore: ObjectStore {
+    public struct Configuration: Sendable {
+        public var client: S3Client.Configuration
+        /// Largest body sent in a single PUT.
+        public var multipartThreshold: Int
+        /// Size of each multipart part (S3's minimum is 5 MiB, except the last).
+        public var partSize: Int
+        /// Bytes fetched per ranged GET when reading.
+        public var readChunkSize: Int
+
+        public init(client: S3Client.Configuration, multipartThreshold: Int = 16 << 20, partSize: Int = 8 << 20, readChunkSize: Int = 8 << 20) {
+            self.client = client
+            self.multipartThreshold = multipartThreshold
+            self.partSize = partSize
+            self.readChunkSize = readChunkSize
+        }
+    }
+
+    /// The user-metadata key holding the object's SHA-256.
+    static let sha256MetadataKey = "trove-sha256"
+
+    public let configuration: Configuration
+    let client: S3Client
+
+    public init(configuration: Configuration) throws {
+        self.configuration = configuration
+        do {
+            self.client = try S3Client(configuration: configuration.client)
+        } catch {
+            throw ObjectStoreError(.invalidArgument, error.description)
+        }
+    }
+
+    // MARK: Buckets
+
+    public func createBucket(_ name: String) async throws -> BucketInfo {
+        try ObjectNames.validateBucket(name)
+        // S3 in us-east-1 (and moto) answers 200 to creating a bucket one already owns.
+        if try await self.bucketExists(name) {
+            throw ObjectStoreError(.alreadyExists, "bucket '\(name)' already exists")
+        }
+        try await self.mapping(bucket: name) { try await self.client.createBucket(name) }
+        return BucketInfo(name: name, createdAt: Date())
+    }
+
+    public func bucketExists(_ name: String) async throws -> Bool {
+        try ObjectNames.validateBucket(name)
+        return try await self.mapping(bucket: name) { try await self.client.bucketExists(name) }
+    }
+
+    public func listBuckets() async throws -> [BucketInfo] {
+        try await self.mapping { try await self.client.listBuckets() }
+            .map { BucketInfo(name: $0.name, createdAt: $0.createdAt) }
+            .sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+    }
+
+    public func deleteBucket(_ name: String) async throws {
+        try ObjectNames.validateBucket(name)
+        try await self.mapping(bucket: name) { try await self.client.deleteBucket(name) }
+    }
+
+    // MARK: Objects
+
+    public func putObject(
+        _ object: ObjectDescription,
+        body: some AsyncSequence<Data, any Error> & Sendable
+    ) async throws -> ObjectInfo {
+        try ObjectNames.validateBucket(object.location.bucket)
+        try ObjectNames.validateKey(object.location.key)
+        let bucket = object.location.bucket
+        let key = object.location.key
+        let contentType = object.contentType.isEmpty ? "application/octet-stream" : object.contentType
+        var hasher = SHA256()
+        var size: UInt64 = 0
+        var buffer = Data()
+        var upload: (id: String, parts: [(number: Int, etag: String)])?
+
+        func checkedDigest() throws -> String {
+            let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+            if let expected = object.expectedSHA256, expected.lowercased() != digest {
+                throw ObjectStoreError(.dataLoss, "the bytes received hash to \(digest), not the expected_sha256 \(expected); nothing was stored")
+            }
+            return digest
+        }
+
+        do {
+            for try await chunk in body where !chunk.isEmpty {
+                hasher.update(data: chunk)
+                size += UInt64(chunk.count)
+                buffer.append(chunk)
+                if upload == nil && buffer.count > self.configuration.multipartThreshold {
+                    let id = try await self.mapping(bucket: bucket, key: key) {
+                        try await self.client.createMultipartUpload(bucket: bucket, key: key, contentType: contentType, metadata: object.userMetadata)
+                    }
+                    upload = (id, [])
+                }
+                while let current = upload, buffer.count >= self.configuration.partSize {
+                    let part = buffer.prefix(self.configuration.partSize)
+                    let number = current.parts.count + 1
+                    let etag = try await self.mapping(bucket: bucket, key: key) {
+                        try await self.client.uploadPart(bucket: bucket, key: key, uploadID: current.id, partNumber: number, body: Data(part))
+                    }
+                    upload!.parts.append((number, etag))
+                    buffer.removeFirst(part.count)
+                }
+            }
+            let digest = try checkedDigest()
+            var metadata = object.userMetadata
+            metadata[Self.sha256MetadataKey] = digest
+            if let current = upload {
+                var parts = current.parts
+                if !buffer.isEmpty || parts.isEmpty {
+                    let number = parts.count + 1
+                    let last = buffer
+                    let etag = try await self.mapping(bucket: bucket, key: key) {
+                        try await self.client.uploadPart(bucket: bucket, key: key, uploadID: current.id, partNumber: number, body: last)
+                    }
+                    parts.append((number, etag))
+                }
+                try await self.mapping(bucket: bucket, key: key) {
+                    try await self.client.completeMultipartUpload(bucket: bucket, key: key, uploadID: current.id, parts: parts)
+                }
+                upload = nil
+                // Now that the hash is known, record it: a copy onto itself replacing metadata.
+                try await self.mapping(bucket: bucket, key: key) {
+                    try await self.client.copyObject(from: (bucket, key), to: (bucket, key), replacing: (contentType, metadata))
+                }
+            } else {
+                let whole = buffer
+                try await self.mapping(bucket: bucket, key: key) {
+                    try await self.client.putObject(bucket: bucket, key: key, body: whole, contentType: contentType, metadata: metadata)
+                }
+            }
+            return ObjectInfo(
+                bucket: bucket,
+                key: key,
+                size: size,
+                sha256: digest,
+                contentType: contentType,
+                userMetadata: object.userMetadata,
+                lastModified: Date()
+            )
+        } catch {
+            if let upload {
+                // Best effort: the original failure is what the caller needs to see.
+                try? await self.client.abortMultipartUpload(bucket: bucket, key: key, uploadID: upload.id)
+            }
+            throw error
+        }
+    }
+
+    public func withObject<Result: Sendable>(
+        bucket: String,
+        key: String,
+        range: ByteRange?,
+        _ body: (ObjectInfo, ObjectChunks) async throws -> Result
+    ) async throws -> Result {
+        try ObjectNames.validateBucket(bucket)
+        try ObjectNames.validateKey(key)
+        let head = try await self.mapping(bucket: bucket, key: key) { try await self.client.headObject(bucket: bucket, key: key) }
+        let info = Self.info(bucket: bucket, key: key, head: head)
+        let start = range?.offset ?? 0
+        guard start <= info.size else {
+            throw ObjectStoreError(.outOfRange, "range offset \(start) is past the end of the object (\(info.size) bytes)")
+        }
+        let end = range?.length.map { min(info.size, start + $0) } ?? info.size
+        let reader = S3RangeReader(
+            store: self,
+            bucket: bucket,
+            key: key,
+            etag: head.etag,
+            start: start,
+            end: end,
+            chunkSize: UInt64(self.configuration.readChunkSize),
+            expectedSHA256: (start == 0 && end == info.size && !info.sha256.isEmpty) ? info.sha256 : nil
+        )
+        return try await body(info, ObjectChunks { try await reader.next() })
+    }
+
+    public func headObject(bucket: String, key: String) async throws -> ObjectInfo {
+        try ObjectNames.validateBucket(bucket)
+        try ObjectNames.validateKey(key)
+        let head = try await self.mapping(bucket: bucket, key: key) { try await self.client.headObject(bucket: bucket, key: key) }
+        return Self.info(bucket: bucket, key: key, head: head)
+    }
+
+    public func deleteObject(bucket: String, key: String) async throws -> Bool {
+        try ObjectNames.validateBucket(bucket)
+        try ObjectNames.validateKey(key)
+        // S3 answers a delete the same whether or not the object existed.
+        do {
+            _ = try await self.headObject(bucket: bucket, key: key)
+        } catch let error as ObjectStoreError where error.code == .notFound {
+            // HEAD answers a bare 404 for a missing bucket too.
+            guard try await self.bucketExists(bucket) else {
+                throw ObjectStoreError(.notFound, "bucket '\(bucket)' does not exist", cause: error)
+            }
+            return false
+        }
+        try await self.mapping(bucket: bucket, key: key) { try await self.client.deleteObject(bucket: bucket, key: key) }
+        return true
+    }
+
+    public func listObjects(_ query: ObjectListQuery) async throws -> ObjectListing {
+        try ObjectNames.validateBucket(query.bucket)
+        guard (1...ObjectListQuery.maxPageSize).contains(query.maxKeys) else {
+            throw ObjectStoreError(.invalidArgument, "page_size must be 1 to \(ObjectListQuery.maxPageSize), got \(query.maxKeys)")
+        }
+        let page = try await self.mapping(bucket: query.bucket) {
+            try await self.client.listObjects(
+                bucket: query.bucket,
+                prefix: query.prefix,
+                delimiter: query.delimiter,
+                maxKeys: query.maxKeys,
+                continuationToken: query.continuationToken
+            )
+        }
+        // A listing carries neither the SHA-256 nor the user metadata; HEAD each object, a few
+        // at a time.
+        let infos = try await withThrowingTaskGroup(of: (Int, ObjectInfo?).self) { group in
+            var results = [ObjectInfo?](repeating: nil, count: page.objects.count)
+            var next = 0
+            func addTask() {
+                let index = next
+                let key = page.objects[index].key
+                group.addTask {
+                    do {
+                        return (index, try await self.headObject(bucket: query.bucket, key: key))
+                    } catch let error as ObjectStoreError where error.code == .notFound {
+                        return (index, nil)
+                    }
+                }
+                next += 1
+            }
+            while next < min(8, page.objects.count) { addTask() }
+            while let (index, info) = try await group.next() {
+                results[index] = info
+                if next < page.objects.count { addTask() }
+            }
+            return results.compactMap { $0 }
+        }
+        return ObjectListing(objects: infos, commonPrefixes: page.commonPrefixes, nextContinuationToken: page.nextContinuationToken)
+    }
+
+    public func copyObject(from source: ObjectLocation, to destination: ObjectLocation) async throws -> ObjectInfo {
+        try ObjectNames.validateBucket(source.bucket, field: "source_bucket")
+        try ObjectNames.validateKey(source.key, field: "source_key")
+        try ObjectNames.validateBucket(destination.bucket, field: "destination_bucket")
+        try ObjectNames.validateKey(destination.key, field: "destination_key")
+        try await self.mapping(bucket: source.bucket, key: source.key) {
+            try await self.client.copyObject(from: (source.bucket, source.key), to: (destination.bucket, destination.key))
+        }
+        return try await self.headObject(bucket: destination.bucket, key: destination.key)
+    }
+
+    // MARK: Helpers
+
+    static func info(bucket: String, key: String, head: S3Client.ObjectHead) -> ObjectInfo {
+        var metadata = head.metadata
+        let sha256 = metadata.removeValue(forKey: Self.sha256MetadataKey) ?? ""
+        return ObjectInfo(
+            bucket: bucket,
+            key: key,
+            size: head.size,
+            sha256: sha256,
+            contentType: head.contentType,
+            userMetadata: metadata,
+            lastModified: head.lastModified
+        )
+    }
+
+    /// Runs an S3 call, turning its failure into the `ObjectStoreError` with the right code.
+    func mapping<T>(bucket: String? = nil, key: String? = nil, _ operation: () async throws -> T) async throws -> T {
+        do {
+            return try await operation()
+        } catch let error as S3Error {
+            throw Self.storeError(error, bucket: bucket, key: key)
+        }
+    }
+
+    static func storeError(_ error: S3Error, bucket: String?, key: String?) -> ObjectStoreError {
+        let what = key.map { "object '\($0)' in bucket '\(bucket ?? "")'" } ?? bucket.map { "bucket '\($0)'" } ?? "S3"
+        switch error.code {
+        case "NoSuchKey":
+            return ObjectStoreError(.notFound, "\(what) does not exist (\(error))", cause: error)
+        case "NotFound":
+            return ObjectStoreError(.notFound, "\(what) does not exist (\(error))", cause: error)
+        case "NoSuchBucket":
+            return ObjectStoreError(.notFound, "bucket '\(bucket ?? "")' does not exist (\(error))", cause: error)
+        case "NoSuchUpload":
+            return ObjectStoreError(.notFound, "the multipart upload of \(what) is gone (\(error))", cause: error)
+        case "BucketAlreadyOwnedByYou", "BucketAlreadyExists":
+            return ObjectStoreError(.alreadyExists, "bucket '\(bucket ?? "")' already exists (\(error))", cause: error)
+        case "BucketNotEmpty":
+            return ObjectStoreError(.failedPrecondition, "bucket '\(bucket ?? "")' is not empty; delete its objects first (\(error))", cause: error)
+        case "InvalidRange":
+            return ObjectStoreError(.outOfRange, "\(what): \(error)", cause: error)
+        case "PreconditionFailed":
+            return ObjectStoreError(.failedPrecondition, "\(what) changed while it was being read (\(error))", cause: error)
+        case "SignatureDoesNotMatch", "InvalidAccessKeyId", "InvalidClientTokenId", "ExpiredToken", "InvalidToken":
+            return ObjectStoreError(.unauthenticated, "S3 did not accept Trove's credentials: \(error)", cause: error)
+        case "AccessDenied":
+            return ObjectStoreError(.permissionDenied, "S3 refused access to \(what): \(error)", cause: error)
+        case "InvalidBucketName", "KeyTooLongError", "InvalidArgument", "EntityTooSmall", "EntityTooLarge":
+            return ObjectStoreError(.invalidArgument, "\(what): \(error)", cause: error)
+        default:
+            if error.status == 0 || error.status >= 500 || error.code == "SlowDown" {
+                return ObjectStoreError(.unavailable, "S3 is unavailable: \(error)", cause: error)
+            }
+            return ObjectStoreError(.internalError, "\(what): \(error)", cause: error)
+        }
+    }
+}
+
+/// Reads an S3 object in ranged GETs, each pinned to the entity tag seen at the start, and
+/// checks the SHA-256 of a whole-object read at its end.
+private final class S3RangeReader: @unchecked Sendable {
+    // Used by the one consumer of an ObjectChunks at a time.
+    private let store: S3ObjectStore
+    private let bucket: String
+    private let key: String
+    private let etag: String
+    private var position: UInt64
+    private let end: UInt64
+    private let chunkSize: UInt64
+    private let expectedSHA256: String?
+    private var hasher = SHA256()
+
+    init(store: S3ObjectStore, bucket: String, key: String, etag: String, start: UInt64, end: UInt64, chunkSize: UInt64, expectedSHA256: String?) {
+        self.store = store
+        self.bucket = bucket
+        self.key = key
+        self.etag = etag
+        self.position = start
+        self.end = end
+        self.chunkSize = chunkSize
+        self.expectedSHA256 = expectedSHA256
+    }
+
+    func next() async throws -> Data? {
+        guard self.position < self.end else { return nil }
+        let last = min(self.end, self.position + self.chunkSize) - 1
+        let range = self.position...last
+        let (_, chunk) = try await self.store.mapping(bucket: self.bucket, key: self.key) {
+            try await self.store.client.getObject(bucket: self.bucket, key: self.key, range: range, ifMatch: self.etag.isEmpty ? nil : self.etag)
+        }
+        guard UInt64(chunk.count) == last - self.position + 1 else {
+            throw ObjectStoreError(.dataLoss, "S3 returned \(chunk.count) bytes for a range of \(last - self.position + 1)")
+        }
+        self.position = last + 1
+        if let expected = self.expectedSHA256 {
+            self.hasher.update(data: chunk)
+            if self.position == self.end {
+                let actual = self.hasher.finalize().map { String(format: "%02x", $0) }.joined()
+                guard actual == expected else {
+                    throw ObjectStoreError(.dataLoss, "object '\(self.key)' in bucket '\(self.bucket)' hashes to \(actual) but was stored with SHA-256 \(expected)")
+                }
+            }
+        }
+        return chunk
+    }
+}

@@ -1,0 +1,168 @@
+import CCurl
+import Foundation
+import NIOPosix
+import Synchronization
+
+/// HTTP/1.1 and HTTP/2 requests through libcurl, used as a transport only: Trove signs requests
+/// itself. Each request runs blocking on a thread pool; easy handles are pooled so their
+/// connections are reused.
+final class CurlHTTPClient: Sendable {
+    struct Timeouts: Sendable {
+        /// Time to establish a connection.
+        var connect: Duration
+        /// Longest time without a byte moving before the request fails.
+        var idle: Duration
+        /// Longest time for a whole request; nil for no limit (long multipart parts on slow
+        /// links must not hit a fixed limit).
+        var total: Duration?
+    }
+
+    struct Request: Sendable {
+        var method: String
+        var url: String
+        var headers: [(name: String, value: String)]
+        var body: Data?
+    }
+
+    struct Response: Sendable {
+        var status: Int
+        /// Lower-cased names; a repeated header keeps its last value.
+        var headers: [String: String]
+        var body: Data
+    }
+
+    /// A failure below HTTP: no connection, a timeout, a reset.
+    struct TransportError: Error, CustomStringConvertible {
+        let code: Int
+        let message: String
+        let isTimeout: Bool
+        var description: String { self.message }
+    }
+
+    /// An easy handle; used by one request at a time, then returned to the pool.
+    private struct Handle: @unchecked Sendable {
+        let pointer: UnsafeMutableRawPointer
+    }
+
+    private let handles = Mutex<[Handle]>([])
+    private let threadPool: NIOThreadPool
+    private let timeouts: Timeouts
+
+    private static let globalInit: Void = {
+        curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+    }()
+
+    init(timeouts: Timeouts, threadPool: NIOThreadPool = .singleton) {
+        _ = Self.globalInit
+        self.timeouts = timeouts
+        self.threadPool = threadPool
+    }
+
+    deinit {
+        for handle in self.handles.withLock({ $0 }) {
+            curl_easy_cleanup(handle.pointer)
+        }
+    }
+
+    func perform(_ request: Request) async throws -> Response {
+        try await self.threadPool.runIfActive { try self.performBlocking(request) }
+    }
+
+    private func performBlocking(_ request: Request) throws -> Response {
+        let handle = self.handles.withLock { $0.popLast()?.pointer } ?? curl_easy_init()!
+        var reusable = false
+        defer {
+            if reusable {
+                self.handles.withLock { $0.append(Handle(pointer: handle)) }
+            } else {
+                curl_easy_cleanup(handle)
+            }
+        }
+        curl_easy_reset(handle)
+
+        let sink = ResponseSink()
+        let context = Unmanaged.passUnretained(sink).toOpaque()
+        var headerList: UnsafeMutablePointer<curl_slist>?
+        defer { curl_slist_free_all(headerList) }
+        // curl adds these unless told not to; none belongs in a signed S3 request. Its default
+        // Content-Type for a body (a form) would even make some servers consume the body as one.
+        var defaultsRemoved = ["Expect:", "Accept:"]
+        if !request.headers.contains(where: { $0.name.lowercased() == "content-type" }) {
+            defaultsRemoved.append("Content-Type:")
+        }
+        for line in request.headers.map({ "\($0.name): \($0.value)" }) + defaultsRemoved {
+            headerList = curl_slist_append(headerList, line)
+        }
+
+        var body = request.body ?? Data()
+        let status: CURLcode = request.url.withCString { url in
+            request.method.withCString { method in
+                body.withUnsafeMutableBytes { bodyBytes in
+                    trove_curl_set_string(handle, CURLOPT_URL, url)
+                    trove_curl_set_long(handle, CURLOPT_NOSIGNAL, 1)
+                    trove_curl_set_long(handle, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))
+                    trove_curl_set_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Int(self.timeouts.connect.milliseconds))
+                    trove_curl_set_long(handle, CURLOPT_LOW_SPEED_LIMIT, 1)
+                    trove_curl_set_long(handle, CURLOPT_LOW_SPEED_TIME, max(1, Int(self.timeouts.idle.milliseconds / 1000)))
+                    trove_curl_set_long(handle, CURLOPT_TIMEOUT_MS, Int(self.timeouts.total?.milliseconds ?? 0))
+                    trove_curl_set_pointer(handle, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(headerList))
+                    if request.method == "HEAD" {
+                        trove_curl_set_long(handle, CURLOPT_NOBODY, 1)
+                    } else {
+                        trove_curl_set_string(handle, CURLOPT_CUSTOMREQUEST, method)
+                    }
+                    if request.body != nil {
+                        trove_curl_set_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bodyBytes.count))
+                        trove_curl_set_pointer(handle, CURLOPT_POSTFIELDS, bodyBytes.baseAddress ?? UnsafeMutableRawPointer(mutating: ""))
+                    }
+                    trove_curl_set_callback(handle, CURLOPT_WRITEFUNCTION) { data, size, count, context in
+                        let sink = Unmanaged<ResponseSink>.fromOpaque(context!).takeUnretainedValue()
+                        sink.body.append(UnsafeRawPointer(data!).assumingMemoryBound(to: UInt8.self), count: size * count)
+                        return size * count
+                    }
+                    trove_curl_set_pointer(handle, CURLOPT_WRITEDATA, context)
+                    trove_curl_set_callback(handle, CURLOPT_HEADERFUNCTION) { data, size, count, context in
+                        let sink = Unmanaged<ResponseSink>.fromOpaque(context!).takeUnretainedValue()
+                        let line = String(decoding: UnsafeRawBufferPointer(start: data, count: size * count), as: UTF8.self)
+                        sink.addHeaderLine(line)
+                        return size * count
+                    }
+                    trove_curl_set_pointer(handle, CURLOPT_HEADERDATA, context)
+                    return curl_easy_perform(handle)
+                }
+            }
+        }
+        guard status == CURLE_OK else {
+            let message = String(cString: curl_easy_strerror(status))
+            throw TransportError(code: Int(status.rawValue), message: message, isTimeout: status == CURLE_OPERATION_TIMEDOUT)
+        }
+        var code = 0
+        trove_curl_get_long(handle, CURLINFO_RESPONSE_CODE, &code)
+        reusable = true
+        return Response(status: code, headers: sink.headers, body: sink.body)
+    }
+}
+
+/// Collects one response; touched only by the thread running the request.
+private final class ResponseSink {
+    var body = Data()
+    var headers: [String: String] = [:]
+
+    func addHeaderLine(_ line: String) {
+        if line.hasPrefix("HTTP/") {
+            // A new response (after 100 Continue or a redirect) starts over.
+            self.headers = [:]
+            return
+        }
+        guard let colon = line.firstIndex(of: ":") else { return }
+        let name = line[..<colon].trimmingCharacters(in: .whitespaces).lowercased()
+        let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+        self.headers[name] = value
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        self.components.seconds * 1000 + self.components.attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import ObjectStores
+import S3
+import SigV4
+import Testing
+
+/// What only the S3 backend does: multipart uploads, signatures the server checks, and the
+/// mapping of S3's failures.
+@Suite("S3 object store (moto_server, signatures checked)")
+struct S3ObjectStoreTests {
+    @Test("A 100 MiB object goes up as a multipart upload and comes back byte-identical")
+    func multipartRoundTrip() async throws {
+        let store = try await S3TestServer.shared.store(readChunkSize: 8 << 20, multipartThreshold: 8 << 20, partSize: 8 << 20)
+        let bucket = "multipart-" + UUID().uuidString.prefix(8).lowercased()
+        _ = try await store.createBucket(bucket)
+        let fixture = StoreFixture(store: store, bucket: bucket)
+        let data = randomBytes(100 << 20, seed: 100)
+        let stored = try await store.putObject(
+            ObjectDescription(bucket: bucket, key: "big/object.bin", contentType: "application/x-big", userMetadata: ["kind": "multipart"]),
+            body: TestBody(data, chunkSize: 1 << 20)
+        )
+        #expect(stored.sha256 == sha256Hex(data))
+        let head = try await fixture.head("big/object.bin")
+        #expect(head.size == UInt64(data.count))
+        #expect(head.sha256 == sha256Hex(data), "the SHA-256 was recorded after the upload")
+        #expect(head.contentType == "application/x-big")
+        #expect(head.userMetadata == ["kind": "multipart"])
+        #expect(try await fixture.read("big/object.bin") == data)
+        let client = try S3Client(configuration: try await S3TestServer.shared.clientConfiguration())
+        #expect(try await client.listMultipartUploads(bucket: bucket).isEmpty)
+    }
+
+    @Test("A multipart upload that fails part-way is aborted: no object, no upload left behind")
+    func failedMultipartIsAborted() async throws {
+        let store = try await S3TestServer.shared.store(readChunkSize: 1 << 20, multipartThreshold: 5 << 20, partSize: 5 << 20)
+        let bucket = "aborted-" + UUID().uuidString.prefix(8).lowercased()
+        _ = try await store.createBucket(bucket)
+        await #expect(throws: TestBody.Failure_.self) {
+            _ = try await store.putObject(
+                ObjectDescription(bucket: bucket, key: "partial"),
+                body: TestBody(randomBytes(30 << 20, seed: 5), chunkSize: 1 << 20, failAfter: 17)
+            )
+        }
+        let wrongHash = await #expect(throws: ObjectStoreError.self) {
+            _ = try await store.putObject(
+                ObjectDescription(bucket: bucket, key: "mismatch", expectedSHA256: String(repeating: "a", count: 64)),
+                body: TestBody(randomBytes(12 << 20, seed: 6), chunkSize: 1 << 20)
+            )
+        }
+        #expect(wrongHash?.code == .dataLoss)
+        let client = try S3Client(configuration: try await S3TestServer.shared.clientConfiguration())
+        #expect(try await client.listMultipartUploads(bucket: bucket).isEmpty)
+        #expect(try await StoreFixture(store: store, bucket: bucket).allKeys().keys.isEmpty)
+    }
+
+    @Test("The server checks Trove's signatures: a wrong secret key is refused as UNAUTHENTICATED")
+    func wrongSecretIsRefused() async throws {
+        let configuration = try await S3TestServer.shared.clientConfiguration(secretAccessKey: "not-the-secret")
+        let store = try S3ObjectStore(configuration: .init(client: configuration))
+        let error = await #expect(throws: ObjectStoreError.self) { _ = try await store.listBuckets() }
+        #expect(error?.code == .unauthenticated)
+        #expect(error?.message.contains("SignatureDoesNotMatch") == true)
+        #expect(error?.message.contains("not-the-secret") == false, "the secret never appears in a message")
+    }
+
+    @Test("An endpoint that does not answer is UNAVAILABLE, after retries")
+    func endpointDown() async throws {
+        let configuration = S3Client.Configuration(
+            endpoint: "http://127.0.0.1:9",
+            region: "us-east-1",
+            credentials: SigV4Credentials(accessKeyID: "AKID", secretAccessKey: "secret"),
+            connectTimeout: .seconds(2),
+            maxAttempts: 3,
+            initialBackoff: .milliseconds(10)
+        )
+        let store = try S3ObjectStore(configuration: .init(client: configuration))
+        let error = await #expect(throws: ObjectStoreError.self) { _ = try await store.bucketExists("anything") }
+        #expect(error?.code == .unavailable)
+    }
+}
