@@ -129,6 +129,8 @@ let package = Package(
                 "TroveVectorSearch",
                 "TroveIngestion",
                 "ObjectStores",
+                "S3",
+                "SigV4",
                 grpcCore,
                 swiftProtobuf,
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -141,9 +143,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Starts the servers tests talk to (moto_server for S3).
+        .target(
+            name: "TroveTestSupport",
+            path: "Tests/TroveTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ObjectStoresTests",
-            dependencies: ["ObjectStores", "S3", "SigV4", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["ObjectStores", "S3", "SigV4", "TroveTestSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -161,6 +169,7 @@ let package = Package(
             dependencies: [
                 "trove",
                 "TroveCore",
+                "TroveTestSupport",
                 "TroveContracts",
                 grpcCore,
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

@@ -27,10 +27,34 @@ public struct TroveConfiguration: Sendable {
     public struct ObjectStorage: Sendable, Equatable {
         public enum Backend: String, Sendable, CaseIterable {
             case filesystem
+            case s3
+        }
+
+        /// Where the S3 backend finds its server and how it talks to it.
+        public struct S3: Sendable, Equatable {
+            /// e.g. `https://s3.eu-west-1.amazonaws.com`, `http://minio:9000`; falls back to
+            /// `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`.
+            public var endpoint = ""
+            /// Falls back to `AWS_REGION` / `AWS_DEFAULT_REGION`, then us-east-1.
+            public var region = ""
+            /// Fall back to `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`.
+            public var accessKeyID = ""
+            public var secretAccessKey = ""
+            public var sessionToken = ""
+            /// `endpoint/bucket/key` (MinIO and most self-hosted servers) or `bucket.endpoint/key`.
+            public var pathStyle = true
+            public var multipartThreshold = 16 << 20
+            public var partSize = 8 << 20
+            public var connectTimeoutSeconds = 10
+            public var idleTimeoutSeconds = 60
+            /// 0: no limit on a whole request.
+            public var totalTimeoutSeconds = 0
+            public var maxAttempts = 4
         }
 
         public var endpoint = Endpoint(port: 7421)
         public var backend = Backend.filesystem
+        public var s3 = S3()
         /// Root of the filesystem backend; empty means `<data_dir>/objects`.
         public var root = ""
         /// Whether writes reach stable storage before they are acknowledged.
@@ -95,9 +119,46 @@ public struct TroveConfiguration: Sendable {
         self.objectStorage.backend = try reader.choice("object_storage.backend", default: defaults.objectStorage.backend)
         self.objectStorage.root = try reader.string("object_storage.root", default: defaults.objectStorage.root, allowEmpty: true)
         self.objectStorage.fsync = try reader.boolean("object_storage.fsync", default: defaults.objectStorage.fsync)
+        self.objectStorage.s3 = try Self.readS3(&reader, backend: self.objectStorage.backend)
         self.metadata = try reader.endpoint("metadata", default: defaults.metadata)
         self.embedding = try reader.endpoint("embedding", default: defaults.embedding)
         self.vectorSearch = try reader.endpoint("vector_search", default: defaults.vectorSearch)
+    }
+
+    private static func readS3(_ reader: inout ConfigurationReader, backend: ObjectStorage.Backend) throws -> ObjectStorage.S3 {
+        let defaults = ObjectStorage.S3()
+        let environment = reader.environment
+        func fallback(_ value: String, _ names: String...) -> String {
+            value.isEmpty ? names.lazy.compactMap { environment[$0] }.first ?? "" : value
+        }
+        var s3 = ObjectStorage.S3()
+        s3.endpoint = fallback(try reader.string("object_storage.s3.endpoint", default: "", allowEmpty: true), "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+        s3.region = fallback(try reader.string("object_storage.s3.region", default: "", allowEmpty: true), "AWS_REGION", "AWS_DEFAULT_REGION")
+        if s3.region.isEmpty { s3.region = "us-east-1" }
+        s3.accessKeyID = fallback(try reader.string("object_storage.s3.access_key_id", default: "", allowEmpty: true), "AWS_ACCESS_KEY_ID")
+        s3.secretAccessKey = fallback(try reader.string("object_storage.s3.secret_access_key", default: "", allowEmpty: true), "AWS_SECRET_ACCESS_KEY")
+        s3.sessionToken = fallback(try reader.string("object_storage.s3.session_token", default: "", allowEmpty: true), "AWS_SESSION_TOKEN")
+        s3.pathStyle = try reader.boolean("object_storage.s3.path_style", default: defaults.pathStyle)
+        s3.partSize = try reader.integer("object_storage.s3.part_size", default: defaults.partSize, range: (5 << 20)...(5 << 30))
+        s3.multipartThreshold = try reader.integer("object_storage.s3.multipart_threshold", default: defaults.multipartThreshold, range: (5 << 20)...(5 << 30))
+        s3.connectTimeoutSeconds = try reader.integer("object_storage.s3.connect_timeout_seconds", default: defaults.connectTimeoutSeconds, range: 1...600)
+        s3.idleTimeoutSeconds = try reader.integer("object_storage.s3.idle_timeout_seconds", default: defaults.idleTimeoutSeconds, range: 1...3600)
+        s3.totalTimeoutSeconds = try reader.integer("object_storage.s3.total_timeout_seconds", default: defaults.totalTimeoutSeconds, range: 0...86_400)
+        s3.maxAttempts = try reader.integer("object_storage.s3.max_attempts", default: defaults.maxAttempts, range: 1...20)
+        if backend == .s3 {
+            let required = [
+                ("object_storage.s3.endpoint", s3.endpoint, "AWS_ENDPOINT_URL_S3"),
+                ("object_storage.s3.access_key_id", s3.accessKeyID, "AWS_ACCESS_KEY_ID"),
+                ("object_storage.s3.secret_access_key", s3.secretAccessKey, "AWS_SECRET_ACCESS_KEY"),
+            ]
+            for (option, value, variable) in required where value.isEmpty {
+                throw ConfigurationError(option: option, message: "required when object_storage.backend is s3 (or set \(variable))")
+            }
+            guard let url = URL(string: s3.endpoint), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+                throw ConfigurationError(option: "object_storage.s3.endpoint", message: "invalid value '\(s3.endpoint)': expected a URL such as http://127.0.0.1:9000")
+            }
+        }
+        return s3
     }
 
     /// Turns a YAML mapping into dotted option names and scalar values.

@@ -11,6 +11,9 @@ public struct ObjectStorageService: Trove_V1_ObjectStorage.SimpleServiceProtocol
     let store: any ObjectStore
     let logger: Logger
 
+    /// The most object bytes in one GetObject message.
+    static let maxChunkBytes = 1 << 20
+
     public init(store: any ObjectStore, logger: Logger) {
         self.store = store
         self.logger = logger
@@ -78,7 +81,14 @@ public struct ObjectStorageService: Trove_V1_ObjectStorage.SimpleServiceProtocol
                 if context.cancellation.isCancelled {
                     throw RPCError(code: .cancelled, message: "the client cancelled the download")
                 }
-                try await response.write(.with { $0.chunk = chunk })
+                // Backends read in chunks of their own size (8 MiB ranged GETs for S3); messages
+                // stay well below every client's default 4 MiB limit.
+                var offset = chunk.startIndex
+                while offset < chunk.endIndex {
+                    let end = min(chunk.endIndex, offset + Self.maxChunkBytes)
+                    try await response.write(.with { $0.chunk = chunk[offset..<end] })
+                    offset = end
+                }
             }
         }
     }

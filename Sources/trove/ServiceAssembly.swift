@@ -2,7 +2,9 @@ import GRPCCore
 import GRPCInProcessTransport
 import Logging
 import ObjectStores
+import S3
 import ServiceLifecycle
+import SigV4
 import TroveContracts
 import TroveCore
 import TroveEmbedding
@@ -117,6 +119,28 @@ struct ServiceAssembly {
             case .filesystem:
                 store = try FileSystemObjectStore(
                     configuration: .init(root: self.configuration.objectStorageRoot, fsync: self.configuration.objectStorage.fsync)
+                )
+            case .s3:
+                let s3 = self.configuration.objectStorage.s3
+                store = try S3ObjectStore(
+                    configuration: .init(
+                        client: S3Client.Configuration(
+                            endpoint: s3.endpoint,
+                            region: s3.region,
+                            credentials: SigV4Credentials(
+                                accessKeyID: s3.accessKeyID,
+                                secretAccessKey: s3.secretAccessKey,
+                                sessionToken: s3.sessionToken.isEmpty ? nil : s3.sessionToken
+                            ),
+                            pathStyle: s3.pathStyle,
+                            connectTimeout: .seconds(s3.connectTimeoutSeconds),
+                            idleTimeout: .seconds(s3.idleTimeoutSeconds),
+                            totalTimeout: s3.totalTimeoutSeconds == 0 ? nil : .seconds(s3.totalTimeoutSeconds),
+                            maxAttempts: s3.maxAttempts
+                        ),
+                        multipartThreshold: s3.multipartThreshold,
+                        partSize: s3.partSize
+                    )
                 )
             }
             return ObjectStorageService(store: store, logger: logger)

@@ -3,6 +3,7 @@ import ObjectStores
 import S3
 import SigV4
 import Testing
+import TroveTestSupport
 
 /// What only the S3 backend does: multipart uploads, signatures the server checks, and the
 /// mapping of S3's failures.

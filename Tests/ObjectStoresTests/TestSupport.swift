@@ -4,6 +4,7 @@ import ObjectStores
 import S3
 import SigV4
 import Testing
+import TroveTestSupport
 
 /// A fresh directory under the system's temporary directory, removed by `remove()`.
 struct TemporaryDirectory {
@@ -55,44 +56,7 @@ func withStore<Result>(
     }
 }
 
-/// One moto_server for the whole test run, started on first use by Tests/Support/s3_test_server.py.
-actor S3TestServer {
-    static let shared = S3TestServer()
-
-    struct Endpoint: Decodable {
-        let endpoint: String
-        let access_key_id: String
-        let secret_access_key: String
-    }
-
-    private var started: (process: Process, input: Pipe, endpoint: Endpoint)?
-
-    func endpoint() throws -> Endpoint {
-        if let started { return started.endpoint }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let venvPython = root.appendingPathComponent(".venv/bin/python").path
-        let python = ProcessInfo.processInfo.environment["TROVE_PYTHON"]
-            ?? (FileManager.default.isExecutableFile(atPath: venvPython) ? venvPython : "/usr/bin/env")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        let script = root.appendingPathComponent("Tests/Support/s3_test_server.py").path
-        process.arguments = python == "/usr/bin/env" ? ["python3", script] : [script]
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
-        var line = Data()
-        while true {
-            let byte = output.fileHandleForReading.readData(ofLength: 1)
-            if byte.isEmpty || byte == Data("\n".utf8) { break }
-            line.append(byte)
-        }
-        let endpoint = try JSONDecoder().decode(Endpoint.self, from: line)
-        self.started = (process, input, endpoint)
-        return endpoint
-    }
-
+extension S3TestServer {
     func clientConfiguration(secretAccessKey: String? = nil) throws -> S3Client.Configuration {
         let endpoint = try self.endpoint()
         return S3Client.Configuration(

@@ -112,3 +112,41 @@ struct TroveConfigurationTests {
         #expect(HostAndPort(parsing: text) == nil)
     }
 }
+
+@Suite("Configuration of the S3 backend")
+struct S3ConfigurationTests {
+    @Test("Credentials, region and endpoint fall back to the standard AWS_* variables")
+    func awsFallbacks() throws {
+        let configuration = try TroveConfiguration.load(file: nil, environment: [
+            "TROVE_OBJECT_STORAGE_BACKEND": "s3",
+            "AWS_ENDPOINT_URL": "http://minio:9000",
+            "AWS_REGION": "eu-west-1",
+            "AWS_ACCESS_KEY_ID": "AKID",
+            "AWS_SECRET_ACCESS_KEY": "secret",
+        ])
+        #expect(configuration.objectStorage.backend == .s3)
+        #expect(configuration.objectStorage.s3.endpoint == "http://minio:9000")
+        #expect(configuration.objectStorage.s3.region == "eu-west-1")
+        #expect(configuration.objectStorage.s3.accessKeyID == "AKID")
+        #expect(configuration.objectStorage.s3.pathStyle)
+    }
+
+    @Test("The S3 backend without credentials or with a bad endpoint is refused, naming the option")
+    func required() throws {
+        let missing = #expect(throws: ConfigurationError.self) {
+            try TroveConfiguration.load(file: nil, environment: ["TROVE_OBJECT_STORAGE_BACKEND": "s3", "TROVE_OBJECT_STORAGE_S3_ENDPOINT": "http://x:9000"])
+        }
+        #expect(missing?.option == "object_storage.s3.access_key_id")
+        let badEndpoint = #expect(throws: ConfigurationError.self) {
+            try TroveConfiguration.load(file: nil, environment: [
+                "TROVE_OBJECT_STORAGE_BACKEND": "s3", "TROVE_OBJECT_STORAGE_S3_ENDPOINT": "minio:9000",
+                "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b",
+            ])
+        }
+        #expect(badEndpoint?.option == "object_storage.s3.endpoint")
+        let smallParts = #expect(throws: ConfigurationError.self) {
+            try TroveConfiguration.load(file: nil, environment: ["TROVE_OBJECT_STORAGE_S3_PART_SIZE": "1024"])
+        }
+        #expect(smallParts?.option == "object_storage.s3.part_size")
+    }
+}

@@ -3,6 +3,7 @@ import GRPCCore
 import Glibc
 import Testing
 import TroveContracts
+import TroveTestSupport
 
 /// `trove serve all` as a subprocess, driven through the generated Swift clients over HTTP/2.
 @Suite("trove serve all", .serialized)
@@ -207,5 +208,52 @@ struct ServeAllTests {
         defer { try? FileManager.default.removeItem(atPath: trove.dataDirectory) }
         trove.signal(SIGTERM)
         #expect(try await trove.waitForExit() == 0)
+    }
+}
+
+/// The object-storage service on the S3 backend (moto_server, signatures checked), configured
+/// through the environment as a container would be.
+@Suite("trove serve object-storage on S3")
+struct ObjectStorageOnS3Tests {
+    @Test("Objects round-trip through the service to S3 with their SHA-256; a wrong secret is UNAUTHENTICATED")
+    func roundTripThroughS3() async throws {
+        let s3 = try await S3TestServer.shared.endpoint()
+        let environment = [
+            "TROVE_OBJECT_STORAGE_BACKEND": "s3",
+            "TROVE_OBJECT_STORAGE_S3_ENDPOINT": s3.endpoint,
+            "AWS_ACCESS_KEY_ID": s3.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": s3.secret_access_key,
+            "TROVE_OBJECT_STORAGE_S3_PART_SIZE": "\(5 << 20)",
+            "TROVE_OBJECT_STORAGE_S3_MULTIPART_THRESHOLD": "\(5 << 20)",
+        ]
+        let trove = try await TroveProcess.start(role: "object-storage", environment: environment)
+        defer { Task { await trove.stopAndRemove() } }
+        try await withClient(trove) { client in
+            let storage = Trove_V1_ObjectStorage.Client(wrapping: client)
+            let bucket = "service-" + UUID().uuidString.prefix(8).lowercased()
+            _ = try await storage.createBucket(.with { $0.bucket = bucket })
+            for size in [0, 1, 12 << 20] {
+                let data = try randomData(size)
+                let stored = try await storage.upload(bucket: bucket, key: "sizes/\(size)", data)
+                #expect(stored.sha256 == sha256Hex(data))
+                let (info, downloaded) = try await storage.download(bucket: bucket, key: "sizes/\(size)")
+                #expect(info.sha256 == sha256Hex(data))
+                #expect(downloaded == data)
+            }
+            let missing = await #expect(throws: RPCError.self) { _ = try await storage.download(bucket: bucket, key: "absent") }
+            #expect(missing?.code == .notFound)
+        }
+
+        var wrongSecret = environment
+        wrongSecret["AWS_SECRET_ACCESS_KEY"] = "wrong"
+        let refused = try await TroveProcess.start(role: "object-storage", environment: wrongSecret)
+        defer { Task { await refused.stopAndRemove() } }
+        try await withClient(refused) { client in
+            let error = await #expect(throws: RPCError.self) {
+                _ = try await Trove_V1_ObjectStorage.Client(wrapping: client).listBuckets(Trove_V1_ListBucketsRequest())
+            }
+            #expect(error?.code == .unauthenticated)
+            #expect(error?.message.contains("SignatureDoesNotMatch") == true)
+        }
     }
 }
