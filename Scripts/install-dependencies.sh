@@ -29,10 +29,11 @@ fi
 
 if [ "${1:-}" = "--test" ]; then
   # grpcio and grpcio-tools for the interoperability tests; PyYAML for the deployment files;
-  # moto's S3 server (and boto3 to set up its IAM user) for the S3 backend's tests.
+  # moto's S3 server (and boto3 to set up its IAM user) and nanio, which also checks presigned
+  # URLs and percent-encoded keys, for the S3 backend's tests.
   [ -x .venv/bin/python ] || python3 -m venv --system-site-packages .venv
-  if ! .venv/bin/python -c "import grpc, grpc_tools, pytest, yaml, boto3, moto.server, flask_cors" 2>/dev/null; then
-    echo "installing Python packages into .venv: grpcio grpcio-tools pytest pyyaml boto3 moto[server]"
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check grpcio grpcio-tools pytest pyyaml boto3 "moto[server]"
+  if ! .venv/bin/python -c "import grpc, grpc_tools, pytest, yaml, boto3, moto.server, flask_cors, nanio" 2>/dev/null; then
+    echo "installing Python packages into .venv: grpcio grpcio-tools pytest pyyaml boto3 moto[server] nanio"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check grpcio grpcio-tools pytest pyyaml boto3 "moto[server]" nanio
   fi
 fi

@@ -290,6 +290,13 @@ public struct FileSystemObjectStore: ObjectStore {
         }
     }
 
+    public func presignedURL(for location: ObjectLocation, method: PresignMethod, expiresIn seconds: Int) async throws -> PresignedURL {
+        throw ObjectStoreError(
+            .failedPrecondition,
+            "the filesystem backend serves no HTTP, so it cannot presign URLs; use the S3 backend (object_storage.backend: s3)"
+        )
+    }
+
     // MARK: Paths
 
     func bucketDirectory(_ name: String) -> String {

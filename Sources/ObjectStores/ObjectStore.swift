@@ -39,6 +39,26 @@ public protocol ObjectStore: Sendable {
     func listObjects(_ query: ObjectListQuery) async throws -> ObjectListing
     /// Copies an object, with its content type and user metadata.
     func copyObject(from source: ObjectLocation, to destination: ObjectLocation) async throws -> ObjectInfo
+
+    /// A URL that lets its holder GET or PUT one object, without credentials, for `seconds`.
+    func presignedURL(for location: ObjectLocation, method: PresignMethod, expiresIn seconds: Int) async throws -> PresignedURL
+}
+
+/// What a presigned URL allows.
+public enum PresignMethod: String, Sendable {
+    case get = "GET"
+    case put = "PUT"
+}
+
+/// A presigned URL and when it stops working.
+public struct PresignedURL: Sendable {
+    public var url: String
+    public var expiresAt: Date
+
+    public init(url: String, expiresAt: Date) {
+        self.url = url
+        self.expiresAt = expiresAt
+    }
 }
 
 /// A bucket and a key.

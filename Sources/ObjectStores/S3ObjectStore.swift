@@ -264,6 +264,16 @@ public struct S3ObjectStore: ObjectStore {
         return try await self.headObject(bucket: destination.bucket, key: destination.key)
     }
 
+    public func presignedURL(for location: ObjectLocation, method: PresignMethod, expiresIn seconds: Int) async throws -> PresignedURL {
+        try ObjectNames.validateBucket(location.bucket)
+        try ObjectNames.validateKey(location.key)
+        guard (1...S3Client.maxPresignSeconds).contains(seconds) else {
+            throw ObjectStoreError(.invalidArgument, "expires_seconds must be 1 to \(S3Client.maxPresignSeconds), got \(seconds)")
+        }
+        let url = self.client.presignedURL(method: method.rawValue, bucket: location.bucket, key: location.key, expiresIn: seconds)
+        return PresignedURL(url: url, expiresAt: Date().addingTimeInterval(TimeInterval(seconds)))
+    }
+
     // MARK: Helpers
 
     static func info(bucket: String, key: String, head: S3Client.ObjectHead) -> ObjectInfo {

@@ -112,19 +112,7 @@ public struct S3Client: Sendable {
         idempotent: Bool = true
     ) async throws -> Response {
         let payloadHash = SHA256.hash(data: body ?? Data()).map { String(format: "%02x", $0) }.joined()
-        var host = self.authority
-        var path = self.basePath
-        if let bucket {
-            if self.configuration.pathStyle {
-                path += "/" + bucket
-            } else {
-                host = bucket + "." + host
-            }
-        }
-        path += "/" + (key ?? "")
-        if !self.configuration.pathStyle && key == nil {
-            path = self.basePath + "/"
-        }
+        let (host, path) = self.hostAndPath(bucket: bucket, key: key)
         let attempts = idempotent ? max(1, self.configuration.maxAttempts) : 1
         var attempt = 0
         while true {
@@ -155,6 +143,18 @@ public struct S3Client: Sendable {
             }
             try await Task.sleep(for: self.backoff(attempt: attempt))
         }
+    }
+
+    /// The host to address and the (decoded) path of a bucket or object, path-style or
+    /// virtual-host style.
+    func hostAndPath(bucket: String?, key: String?) -> (host: String, path: String) {
+        guard let bucket else {
+            return (self.authority, self.basePath + "/")
+        }
+        if self.configuration.pathStyle {
+            return (self.authority, self.basePath + "/" + bucket + "/" + (key ?? ""))
+        }
+        return (bucket + "." + self.authority, self.basePath + "/" + (key ?? ""))
     }
 
     /// Exponential backoff with full jitter: a random delay up to initial × 2^(attempt-1),
@@ -359,6 +359,20 @@ public struct S3Client: Sendable {
             throw S3Error(status: response.status, code: "MalformedResponse", message: "ListMultipartUploads answer is not XML")
         }
         return xml.children("Upload").map { ($0.text("Key") ?? "", $0.text("UploadId") ?? "") }
+    }
+
+    // MARK: Presigned URLs
+
+    /// The longest a presigned URL may live: seven days.
+    public static let maxPresignSeconds = 604_800
+
+    /// A URL that allows `method` on one object without credentials for `seconds`; the body of
+    /// a presigned PUT is not signed (UNSIGNED-PAYLOAD), as S3 requires.
+    public func presignedURL(method: String, bucket: String, key: String, expiresIn seconds: Int) -> String {
+        let (host, path) = self.hostAndPath(bucket: bucket, key: key)
+        let request = SigV4Request(method: method, path: path, headers: [("Host", host)])
+        let signed = self.signer.presign(request, expires: seconds, payload: .unsigned)
+        return "\(self.scheme)://\(host)\(signed.encodedPath)?\(signed.encodedQuery)"
     }
 
     // MARK: Helpers

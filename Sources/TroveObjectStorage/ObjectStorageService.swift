@@ -127,11 +127,28 @@ public struct ObjectStorageService: Trove_V1_ObjectStorage.SimpleServiceProtocol
         return Trove_V1_ObjectInfo(info)
     }
 
-    // MARK: Not built yet
-
     public func presignObject(request: Trove_V1_PresignObjectRequest, context: ServerContext) async throws -> Trove_V1_PresignObjectResponse {
-        throw RPCError.notBuiltYet("PresignObject", missing: "presigned URLs come with the S3 backend")
+        let method: PresignMethod
+        switch request.method {
+        case .get: method = .get
+        case .put: method = .put
+        default: throw RPCError(code: .invalidArgument, message: "method must be PRESIGN_METHOD_GET or PRESIGN_METHOD_PUT")
+        }
+        guard (1...604_800).contains(request.expiresSeconds) else {
+            throw RPCError(code: .invalidArgument, message: "expires_seconds must be 1 to 604800 (7 days), got \(request.expiresSeconds)")
+        }
+        let presigned = try await self.store.presignedURL(
+            for: ObjectLocation(bucket: request.bucket, key: request.key),
+            method: method,
+            expiresIn: Int(request.expiresSeconds)
+        )
+        return .with {
+            $0.url = presigned.url
+            $0.expiresAt = Google_Protobuf_Timestamp(date: presigned.expiresAt)
+        }
     }
+
+    // MARK: Not built yet
 
     public func putBucketLifecycle(request: Trove_V1_PutBucketLifecycleRequest, context: ServerContext) async throws -> Trove_V1_PutBucketLifecycleResponse {
         throw RPCError.notBuiltYet("PutBucketLifecycle", missing: "lifecycle rules and their sweeper come with the S3 backend")

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import ObjectStores
 import S3
 import SigV4
@@ -11,7 +14,7 @@ import TroveTestSupport
 struct S3ObjectStoreTests {
     @Test("A 100 MiB object goes up as a multipart upload and comes back byte-identical")
     func multipartRoundTrip() async throws {
-        let store = try await S3TestServer.shared.store(readChunkSize: 8 << 20, multipartThreshold: 8 << 20, partSize: 8 << 20)
+        let store = try await S3TestServer.moto.store(readChunkSize: 8 << 20, multipartThreshold: 8 << 20, partSize: 8 << 20)
         let bucket = "multipart-" + UUID().uuidString.prefix(8).lowercased()
         _ = try await store.createBucket(bucket)
         let fixture = StoreFixture(store: store, bucket: bucket)
@@ -27,13 +30,13 @@ struct S3ObjectStoreTests {
         #expect(head.contentType == "application/x-big")
         #expect(head.userMetadata == ["kind": "multipart"])
         #expect(try await fixture.read("big/object.bin") == data)
-        let client = try S3Client(configuration: try await S3TestServer.shared.clientConfiguration())
+        let client = try S3Client(configuration: try await S3TestServer.moto.clientConfiguration())
         #expect(try await client.listMultipartUploads(bucket: bucket).isEmpty)
     }
 
     @Test("A multipart upload that fails part-way is aborted: no object, no upload left behind")
     func failedMultipartIsAborted() async throws {
-        let store = try await S3TestServer.shared.store(readChunkSize: 1 << 20, multipartThreshold: 5 << 20, partSize: 5 << 20)
+        let store = try await S3TestServer.moto.store(readChunkSize: 1 << 20, multipartThreshold: 5 << 20, partSize: 5 << 20)
         let bucket = "aborted-" + UUID().uuidString.prefix(8).lowercased()
         _ = try await store.createBucket(bucket)
         await #expect(throws: TestBody.Failure_.self) {
@@ -49,14 +52,14 @@ struct S3ObjectStoreTests {
             )
         }
         #expect(wrongHash?.code == .dataLoss)
-        let client = try S3Client(configuration: try await S3TestServer.shared.clientConfiguration())
+        let client = try S3Client(configuration: try await S3TestServer.moto.clientConfiguration())
         #expect(try await client.listMultipartUploads(bucket: bucket).isEmpty)
         #expect(try await StoreFixture(store: store, bucket: bucket).allKeys().keys.isEmpty)
     }
 
     @Test("The server checks Trove's signatures: a wrong secret key is refused as UNAUTHENTICATED")
     func wrongSecretIsRefused() async throws {
-        let configuration = try await S3TestServer.shared.clientConfiguration(secretAccessKey: "not-the-secret")
+        let configuration = try await S3TestServer.moto.clientConfiguration(secretAccessKey: "not-the-secret")
         let store = try S3ObjectStore(configuration: .init(client: configuration))
         let error = await #expect(throws: ObjectStoreError.self) { _ = try await store.listBuckets() }
         #expect(error?.code == .unauthenticated)
@@ -77,5 +80,62 @@ struct S3ObjectStoreTests {
         let store = try S3ObjectStore(configuration: .init(client: configuration))
         let error = await #expect(throws: ObjectStoreError.self) { _ = try await store.bucketExists("anything") }
         #expect(error?.code == .unavailable)
+    }
+}
+
+/// Presigned URLs, against nanio, which checks them (moto does not).
+@Suite("Presigned URLs (nanio, which checks them)")
+struct PresignedURLTests {
+    private func fetch(_ url: String, method: String = "GET", body: Data? = nil) async throws -> (status: Int, body: Data) {
+        var request = URLRequest(url: try #require(URL(string: url)))
+        request.httpMethod = method
+        request.httpBody = body
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+    }
+
+    @Test("A presigned GET returns the object to anyone holding it; a tampered one is refused")
+    func presignedGet() async throws {
+        try await withStore(.nanio) { fixture in
+            let key = "presigned/with space+plus=&ü.bin"
+            let data = randomBytes(100_000, seed: 3)
+            _ = try await fixture.put(key, data)
+            let presigned = try await fixture.store.presignedURL(for: ObjectLocation(bucket: fixture.bucket, key: key), method: .get, expiresIn: 60)
+            #expect(presigned.url.contains("X-Amz-Signature="))
+            #expect(presigned.url.contains("X-Amz-Expires=60"))
+            let fetched = try await self.fetch(presigned.url)
+            #expect(fetched.status == 200)
+            #expect(fetched.body == data)
+            let tampered = presigned.url.replacingOccurrences(of: "X-Amz-Expires=60", with: "X-Amz-Expires=600")
+            #expect(try await self.fetch(tampered).status == 403)
+        }
+    }
+
+    @Test("A presigned PUT stores what its holder sends")
+    func presignedPut() async throws {
+        try await withStore(.nanio) { fixture in
+            let presigned = try await fixture.store.presignedURL(for: ObjectLocation(bucket: fixture.bucket, key: "uploads/by-url"), method: .put, expiresIn: 60)
+            let data = Data("uploaded without credentials".utf8)
+            #expect(try await self.fetch(presigned.url, method: "PUT", body: data).status == 200)
+            #expect(try await fixture.read("uploads/by-url") == data)
+        }
+    }
+
+    @Test("Expiry outside 1 second to 7 days is refused; the filesystem backend cannot presign")
+    func limits() async throws {
+        try await withStore(.nanio) { fixture in
+            for seconds in [0, 604_801] {
+                let error = await #expect(throws: ObjectStoreError.self) {
+                    _ = try await fixture.store.presignedURL(for: ObjectLocation(bucket: fixture.bucket, key: "k"), method: .get, expiresIn: seconds)
+                }
+                #expect(error?.code == .invalidArgument)
+            }
+        }
+        try await withStore(.filesystem) { fixture in
+            let error = await #expect(throws: ObjectStoreError.self) {
+                _ = try await fixture.store.presignedURL(for: ObjectLocation(bucket: fixture.bucket, key: "k"), method: .get, expiresIn: 60)
+            }
+            #expect(error?.code == .failedPrecondition)
+        }
     }
 }

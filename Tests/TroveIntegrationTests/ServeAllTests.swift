@@ -123,7 +123,7 @@ struct ServeAllTests {
                 _ = try await Trove_V1_Ingestion.Client(wrapping: client).search(.with { $0.query = "hello" })
             })
             errors.append(await #expect(throws: RPCError.self) {
-                _ = try await Trove_V1_ObjectStorage.Client(wrapping: client).presignObject(Trove_V1_PresignObjectRequest())
+                _ = try await Trove_V1_ObjectStorage.Client(wrapping: client).putBucketLifecycle(Trove_V1_PutBucketLifecycleRequest())
             })
             for error in errors {
                 #expect(error?.code == .unimplemented)
@@ -217,7 +217,7 @@ struct ServeAllTests {
 struct ObjectStorageOnS3Tests {
     @Test("Objects round-trip through the service to S3 with their SHA-256; a wrong secret is UNAUTHENTICATED")
     func roundTripThroughS3() async throws {
-        let s3 = try await S3TestServer.shared.endpoint()
+        let s3 = try await S3TestServer.moto.endpoint()
         let environment = [
             "TROVE_OBJECT_STORAGE_BACKEND": "s3",
             "TROVE_OBJECT_STORAGE_S3_ENDPOINT": s3.endpoint,
@@ -242,6 +242,26 @@ struct ObjectStorageOnS3Tests {
             }
             let missing = await #expect(throws: RPCError.self) { _ = try await storage.download(bucket: bucket, key: "absent") }
             #expect(missing?.code == .notFound)
+
+            let presigned = try await storage.presignObject(.with {
+                $0.bucket = bucket
+                $0.key = "sizes/1"
+                $0.method = .get
+                $0.expiresSeconds = 300
+            })
+            #expect(presigned.url.hasPrefix(s3.endpoint + "/" + bucket + "/sizes/1?"))
+            #expect(presigned.url.contains("X-Amz-Expires=300") && presigned.url.contains("X-Amz-Signature="))
+            for (method, seconds) in [(Trove_V1_PresignMethod.unspecified, UInt32(60)), (.get, 0), (.put, 604_801)] {
+                let invalid = await #expect(throws: RPCError.self) {
+                    _ = try await storage.presignObject(.with {
+                        $0.bucket = bucket
+                        $0.key = "k"
+                        $0.method = method
+                        $0.expiresSeconds = seconds
+                    })
+                }
+                #expect(invalid?.code == .invalidArgument)
+            }
         }
 
         var wrongSecret = environment

@@ -1,8 +1,19 @@
 import Foundation
 
-/// One moto_server for the whole test run, started on first use by Tests/Support/s3_test_server.py.
+/// One S3-compatible server of each kind for the whole test run, started on first use by
+/// Tests/Support/s3_test_server.py, with signature checking on.
 public actor S3TestServer {
-    public static let shared = S3TestServer()
+    /// moto_server: checks signatures, but mis-checks keys and query values that need
+    /// percent-encoding, and does not check presigned URLs.
+    public static let moto = S3TestServer(kind: "moto")
+    /// nanio: also checks presigned URLs and percent-encoded keys.
+    public static let nanio = S3TestServer(kind: "nanio")
+
+    let kind: String
+
+    init(kind: String) {
+        self.kind = kind
+    }
 
     public struct Endpoint: Decodable, Sendable {
         public let endpoint: String
@@ -25,7 +36,7 @@ public actor S3TestServer {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
         let script = root.appendingPathComponent("Tests/Support/s3_test_server.py").path
-        process.arguments = python == "/usr/bin/env" ? ["python3", script] : [script]
+        process.arguments = (python == "/usr/bin/env" ? ["python3", script] : [script]) + [self.kind]
         let input = Pipe()
         let output = Pipe()
         process.standardInput = input
@@ -38,7 +49,7 @@ public actor S3TestServer {
             line.append(byte)
         }
         guard !line.isEmpty else {
-            throw StartFailure(description: "Tests/Support/s3_test_server.py did not start moto_server; run Scripts/install-dependencies.sh --test")
+            throw StartFailure(description: "Tests/Support/s3_test_server.py did not start \(self.kind); run Scripts/install-dependencies.sh --test")
         }
         let endpoint = try JSONDecoder().decode(Endpoint.self, from: line)
         self.started = (process, input, endpoint)
