@@ -93,7 +93,10 @@ let package = Package(
         // The five services. A service never imports another service's module.
         .target(
             name: "TroveObjectStorage",
-            dependencies: ["TroveCore", "TroveContracts", "ObjectStores", grpcCore, swiftProtobuf, logging],
+            dependencies: [
+                "TroveCore", "TroveContracts", "ObjectStores", grpcCore, swiftProtobuf, logging,
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(

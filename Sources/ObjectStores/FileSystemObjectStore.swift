@@ -297,6 +297,61 @@ public struct FileSystemObjectStore: ObjectStore {
         )
     }
 
+    // MARK: Lifecycle
+
+    public func putLifecycleRules(_ rules: [LifecycleRule], bucket: String) async throws {
+        try LifecycleRule.validate(rules)
+        let directory = try await self.existingBucketDirectory(bucket)
+        let path = directory + "/.lifecycle"
+        let staging = self.temporaryDirectory + "/lifecycle-" + UUID().uuidString
+        let contents = try JSONEncoder().encode(rules)
+        let fsync = self.configuration.fsync
+        try await self.blocking {
+            guard !rules.isEmpty else {
+                try POSIXFile.removeFile(path)
+                return
+            }
+            try POSIXFile.writeWholeFile(staging, contents: contents, fsync: fsync)
+            try POSIXFile.rename(staging, to: path, what: "lifecycle rules of bucket '\(bucket)'")
+            if fsync {
+                try POSIXFile.syncDirectory(directory)
+            }
+        }
+    }
+
+    public func lifecycleRules(bucket: String) async throws -> [LifecycleRule] {
+        let path = try await self.existingBucketDirectory(bucket) + "/.lifecycle"
+        return try await self.blocking {
+            guard POSIXFile.exists(path) else { return [] }
+            guard let rules = try? JSONDecoder().decode([LifecycleRule].self, from: POSIXFile.readWholeFile(path)) else {
+                throw ObjectStoreError(.dataLoss, "the lifecycle rules of bucket '\(bucket)' are damaged")
+            }
+            return rules
+        }
+    }
+
+    /// Deletes every object that a rule of its bucket says has expired at `now`, as S3 does
+    /// for its buckets; returns how many. Run periodically by the object-storage service.
+    public func sweepExpiredObjects(now: Date = Date()) async throws -> Int {
+        var deleted = 0
+        for bucket in try await self.listBuckets() {
+            let rules = try await self.lifecycleRules(bucket: bucket.name)
+            for rule in rules {
+                var token: String?
+                repeat {
+                    let page = try await self.listObjects(ObjectListQuery(bucket: bucket.name, prefix: rule.prefix, continuationToken: token))
+                    for object in page.objects where rule.hasExpired(key: object.key, modified: object.lastModified, now: now) {
+                        if try await self.deleteObject(bucket: bucket.name, key: object.key) {
+                            deleted += 1
+                        }
+                    }
+                    token = page.nextContinuationToken
+                } while token != nil
+            }
+        }
+        return deleted
+    }
+
     // MARK: Paths
 
     func bucketDirectory(_ name: String) -> String {

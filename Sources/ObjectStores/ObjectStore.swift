@@ -42,6 +42,49 @@ public protocol ObjectStore: Sendable {
 
     /// A URL that lets its holder GET or PUT one object, without credentials, for `seconds`.
     func presignedURL(for location: ObjectLocation, method: PresignMethod, expiresIn seconds: Int) async throws -> PresignedURL
+
+    /// Replaces a bucket's lifecycle rules; an empty list removes them.
+    func putLifecycleRules(_ rules: [LifecycleRule], bucket: String) async throws
+    /// A bucket's lifecycle rules, empty when it has none.
+    func lifecycleRules(bucket: String) async throws -> [LifecycleRule]
+}
+
+/// Objects under `prefix` are deleted once they are older than `expireAfterDays`.
+public struct LifecycleRule: Hashable, Sendable, Codable {
+    public var id: String
+    public var prefix: String
+    public var expireAfterDays: Int
+
+    public init(id: String, prefix: String, expireAfterDays: Int) {
+        self.id = id
+        self.prefix = prefix
+        self.expireAfterDays = expireAfterDays
+    }
+
+    /// Checks a rule set as S3 would: 1 to 1,000 rules with distinct ids of 1 to 255
+    /// characters, and at least one day to expiry.
+    public static func validate(_ rules: [LifecycleRule]) throws(ObjectStoreError) {
+        guard rules.count <= 1000 else {
+            throw ObjectStoreError(.invalidArgument, "rules: at most 1000, got \(rules.count)")
+        }
+        var ids = Set<String>()
+        for (index, rule) in rules.enumerated() {
+            guard (1...255).contains(rule.id.count) else {
+                throw ObjectStoreError(.invalidArgument, "rules[\(index)].id must be 1 to 255 characters")
+            }
+            guard ids.insert(rule.id).inserted else {
+                throw ObjectStoreError(.invalidArgument, "rules[\(index)].id '\(rule.id)' is used twice")
+            }
+            guard rule.expireAfterDays >= 1 else {
+                throw ObjectStoreError(.invalidArgument, "rules[\(index)].expire_after_days must be at least 1")
+            }
+        }
+    }
+
+    /// Whether an object under this rule, last modified at `modified`, has expired at `now`.
+    public func hasExpired(key: String, modified: Date, now: Date) -> Bool {
+        key.utf8.starts(with: self.prefix.utf8) && now.timeIntervalSince(modified) >= Double(self.expireAfterDays) * 86_400
+    }
 }
 
 /// What a presigned URL allows.

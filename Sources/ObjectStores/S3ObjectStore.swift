@@ -274,6 +274,25 @@ public struct S3ObjectStore: ObjectStore {
         return PresignedURL(url: url, expiresAt: Date().addingTimeInterval(TimeInterval(seconds)))
     }
 
+    // MARK: Lifecycle
+
+    public func putLifecycleRules(_ rules: [LifecycleRule], bucket: String) async throws {
+        try ObjectNames.validateBucket(bucket)
+        try LifecycleRule.validate(rules)
+        try await self.mapping(bucket: bucket) {
+            try await self.client.putLifecycleRules(
+                rules.map { S3Client.ExpirationRule(id: $0.id, prefix: $0.prefix, days: $0.expireAfterDays) },
+                bucket: bucket
+            )
+        }
+    }
+
+    public func lifecycleRules(bucket: String) async throws -> [LifecycleRule] {
+        try ObjectNames.validateBucket(bucket)
+        return try await self.mapping(bucket: bucket) { try await self.client.lifecycleRules(bucket: bucket) }
+            .map { LifecycleRule(id: $0.id, prefix: $0.prefix, expireAfterDays: $0.days) }
+    }
+
     // MARK: Helpers
 
     static func info(bucket: String, key: String, head: S3Client.ObjectHead) -> ObjectInfo {

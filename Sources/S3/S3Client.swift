@@ -361,6 +361,63 @@ public struct S3Client: Sendable {
         return xml.children("Upload").map { ($0.text("Key") ?? "", $0.text("UploadId") ?? "") }
     }
 
+    // MARK: Lifecycle
+
+    /// A lifecycle rule that expires objects under a prefix after some days.
+    public struct ExpirationRule: Sendable, Equatable {
+        public var id: String
+        public var prefix: String
+        public var days: Int
+
+        public init(id: String, prefix: String, days: Int) {
+            self.id = id
+            self.prefix = prefix
+            self.days = days
+        }
+    }
+
+    /// PutBucketLifecycleConfiguration; an empty list deletes the configuration.
+    public func putLifecycleRules(_ rules: [ExpirationRule], bucket: String) async throws {
+        guard !rules.isEmpty else {
+            _ = try await self.send("DELETE", bucket: bucket, query: [("lifecycle", "")])
+            return
+        }
+        var xml = "<LifecycleConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+        for rule in rules {
+            xml += "<Rule><ID>\(rule.id.xmlEscaped)</ID><Filter><Prefix>\(rule.prefix.xmlEscaped)</Prefix></Filter>"
+            xml += "<Status>Enabled</Status><Expiration><Days>\(rule.days)</Days></Expiration></Rule>"
+        }
+        xml += "</LifecycleConfiguration>"
+        let body = Data(xml.utf8)
+        // S3 requires an integrity header on this call.
+        let md5 = Data(Insecure.MD5.hash(data: body)).base64EncodedString()
+        _ = try await self.send(
+            "PUT",
+            bucket: bucket,
+            query: [("lifecycle", "")],
+            headers: [("Content-Type", "application/xml"), ("Content-MD5", md5)],
+            body: body
+        )
+    }
+
+    /// GetBucketLifecycleConfiguration's expiration rules; empty when the bucket has none.
+    public func lifecycleRules(bucket: String) async throws -> [ExpirationRule] {
+        let response: Response
+        do {
+            response = try await self.send("GET", bucket: bucket, query: [("lifecycle", "")])
+        } catch let error as S3Error where error.code == "NoSuchLifecycleConfiguration" {
+            return []
+        }
+        guard let xml = XMLElement_.parse(response.body) else {
+            throw S3Error(status: response.status, code: "MalformedResponse", message: "GetBucketLifecycleConfiguration answer is not XML")
+        }
+        return xml.children("Rule").compactMap { rule in
+            guard let days = rule.child("Expiration")?.text("Days").flatMap({ Int($0) }) else { return nil }
+            let prefix = rule.child("Filter")?.text("Prefix") ?? rule.text("Prefix") ?? ""
+            return ExpirationRule(id: rule.text("ID") ?? "", prefix: prefix, days: days)
+        }
+    }
+
     // MARK: Presigned URLs
 
     /// The longest a presigned URL may live: seven days.

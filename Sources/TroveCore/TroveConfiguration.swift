@@ -59,6 +59,8 @@ public struct TroveConfiguration: Sendable {
         public var root = ""
         /// Whether writes reach stable storage before they are acknowledged.
         public var fsync = true
+        /// How often the filesystem backend applies bucket lifecycle rules.
+        public var lifecycleSweepSeconds = 3600
     }
 
     /// The directory under which every embedded backend keeps its files.
@@ -119,6 +121,11 @@ public struct TroveConfiguration: Sendable {
         self.objectStorage.backend = try reader.choice("object_storage.backend", default: defaults.objectStorage.backend)
         self.objectStorage.root = try reader.string("object_storage.root", default: defaults.objectStorage.root, allowEmpty: true)
         self.objectStorage.fsync = try reader.boolean("object_storage.fsync", default: defaults.objectStorage.fsync)
+        self.objectStorage.lifecycleSweepSeconds = try reader.integer(
+            "object_storage.lifecycle_sweep_seconds",
+            default: defaults.objectStorage.lifecycleSweepSeconds,
+            range: 1...604_800
+        )
         self.objectStorage.s3 = try Self.readS3(&reader, backend: self.objectStorage.backend)
         self.metadata = try reader.endpoint("metadata", default: defaults.metadata)
         self.embedding = try reader.endpoint("embedding", default: defaults.embedding)

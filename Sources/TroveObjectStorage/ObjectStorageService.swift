@@ -8,7 +8,7 @@ import TroveCore
 
 /// The object-storage service: the gRPC face of an `ObjectStore` backend.
 public struct ObjectStorageService: Trove_V1_ObjectStorage.SimpleServiceProtocol {
-    let store: any ObjectStore
+    public let store: any ObjectStore
     let logger: Logger
 
     /// The most object bytes in one GetObject message.
@@ -148,14 +148,23 @@ public struct ObjectStorageService: Trove_V1_ObjectStorage.SimpleServiceProtocol
         }
     }
 
-    // MARK: Not built yet
-
     public func putBucketLifecycle(request: Trove_V1_PutBucketLifecycleRequest, context: ServerContext) async throws -> Trove_V1_PutBucketLifecycleResponse {
-        throw RPCError.notBuiltYet("PutBucketLifecycle", missing: "lifecycle rules and their sweeper come with the S3 backend")
+        let rules = request.rules.map { LifecycleRule(id: $0.id, prefix: $0.prefix, expireAfterDays: Int($0.expireAfterDays)) }
+        try await self.store.putLifecycleRules(rules, bucket: request.bucket)
+        return Trove_V1_PutBucketLifecycleResponse()
     }
 
     public func getBucketLifecycle(request: Trove_V1_GetBucketLifecycleRequest, context: ServerContext) async throws -> Trove_V1_GetBucketLifecycleResponse {
-        throw RPCError.notBuiltYet("GetBucketLifecycle", missing: "lifecycle rules and their sweeper come with the S3 backend")
+        let rules = try await self.store.lifecycleRules(bucket: request.bucket)
+        return .with {
+            $0.rules = rules.map { rule in
+                .with {
+                    $0.id = rule.id
+                    $0.prefix = rule.prefix
+                    $0.expireAfterDays = UInt32(clamping: rule.expireAfterDays)
+                }
+            }
+        }
     }
 }
 

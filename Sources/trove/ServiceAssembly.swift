@@ -61,6 +61,7 @@ struct ServiceAssembly {
             )
         }
         let rpcService = try self.makeService(service, downstream: downstream)
+        lifecycle += self.backgroundServices(of: [rpcService])
         let listen = self.endpoint(of: service).listen
         lifecycle.append(
             ServiceHost(
@@ -86,8 +87,7 @@ struct ServiceAssembly {
             vectorSearch: Trove_V1_VectorSearch.Client(wrapping: client.client)
         )
         let services = try TroveServiceName.allCases.map { try self.makeService($0, downstream: downstream) }
-        return [
-            client,
+        return [client] + self.backgroundServices(of: services) + [
             ServiceHost(name: "all (in-process)", listener: .inProcess(inProcess.server), services: services, health: board, logger: self.logger),
             ServiceHost(
                 name: "all",
@@ -98,6 +98,20 @@ struct ServiceAssembly {
                 onListening: { address in self.onListening("all", address) }
             ),
         ]
+    }
+
+    /// Work a service does besides answering calls: the filesystem backend's lifecycle sweeper.
+    private func backgroundServices(of services: [any RegistrableRPCService]) -> [any Service] {
+        services.compactMap { service in
+            guard let storage = service as? ObjectStorageService, let store = storage.store as? FileSystemObjectStore else {
+                return nil
+            }
+            return LifecycleSweeper(
+                store: store,
+                interval: .seconds(self.configuration.objectStorage.lifecycleSweepSeconds),
+                logger: self.logger.with(service: .objectStorage)
+            )
+        }
     }
 
     private func endpoint(of service: TroveServiceName) -> TroveConfiguration.Endpoint {

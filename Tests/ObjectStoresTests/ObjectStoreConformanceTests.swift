@@ -195,3 +195,49 @@ struct ObjectStoreConformanceTests {
         }
     }
 }
+
+@Suite("Object store lifecycle rules")
+struct LifecycleRuleTests {
+    @Test("Rules are stored, replaced and removed; invalid rule sets are refused", arguments: Backend.conformance)
+    func rules(backend: Backend) async throws {
+        try await withStore(backend) { fixture in
+            #expect(try await fixture.store.lifecycleRules(bucket: fixture.bucket).isEmpty)
+            let rules = [
+                LifecycleRule(id: "tmp", prefix: "tmp/", expireAfterDays: 1),
+                LifecycleRule(id: "logs", prefix: "logs/", expireAfterDays: 30),
+            ]
+            try await fixture.store.putLifecycleRules(rules, bucket: fixture.bucket)
+            #expect(Set(try await fixture.store.lifecycleRules(bucket: fixture.bucket)) == Set(rules))
+            try await fixture.store.putLifecycleRules([rules[1]], bucket: fixture.bucket)
+            #expect(try await fixture.store.lifecycleRules(bucket: fixture.bucket) == [rules[1]])
+            try await fixture.store.putLifecycleRules([], bucket: fixture.bucket)
+            #expect(try await fixture.store.lifecycleRules(bucket: fixture.bucket).isEmpty)
+
+            for invalid in [
+                [LifecycleRule(id: "a", prefix: "", expireAfterDays: 0)],
+                [LifecycleRule(id: "", prefix: "", expireAfterDays: 1)],
+                [LifecycleRule(id: "same", prefix: "a", expireAfterDays: 1), LifecycleRule(id: "same", prefix: "b", expireAfterDays: 2)],
+            ] {
+                let error = await #expect(throws: ObjectStoreError.self) { try await fixture.store.putLifecycleRules(invalid, bucket: fixture.bucket) }
+                #expect(error?.code == .invalidArgument)
+            }
+        }
+    }
+
+    @Test("The filesystem sweeper deletes what a rule says has expired, and nothing else")
+    func sweeper() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try FileSystemObjectStore(configuration: .init(root: directory.path, fsync: false))
+        _ = try await store.createBucket("swept")
+        let fixture = StoreFixture(store: store, bucket: "swept")
+        for key in ["tmp/a", "tmp/deep/b", "tmpfile", "keep/c"] {
+            _ = try await fixture.put(key, Data(key.utf8))
+        }
+        try await store.putLifecycleRules([LifecycleRule(id: "tmp", prefix: "tmp/", expireAfterDays: 2)], bucket: "swept")
+        #expect(try await store.sweepExpiredObjects(now: Date().addingTimeInterval(86_400)) == 0)
+        #expect(try await fixture.allKeys().keys.count == 4)
+        #expect(try await store.sweepExpiredObjects(now: Date().addingTimeInterval(3 * 86_400)) == 2)
+        #expect(try await fixture.allKeys().keys == ["keep/c", "tmpfile"])
+    }
+}

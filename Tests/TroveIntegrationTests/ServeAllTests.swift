@@ -91,6 +91,25 @@ struct ServeAllTests {
             #expect(headerless?.message.hasPrefix("header") == true)
 
             _ = try await storage.upload(bucket: "inputs", key: "small", Data("abc".utf8))
+            _ = try await storage.putBucketLifecycle(.with {
+                $0.bucket = "inputs"
+                $0.rules = [.with {
+                    $0.id = "expire-tmp"
+                    $0.prefix = "tmp/"
+                    $0.expireAfterDays = 7
+                }]
+            })
+            let rules = try await storage.getBucketLifecycle(.with { $0.bucket = "inputs" }).rules
+            #expect(rules.map(\.id) == ["expire-tmp"] && rules.first?.expireAfterDays == 7)
+            let zeroDays = await #expect(throws: RPCError.self) {
+                _ = try await storage.putBucketLifecycle(.with {
+                    $0.bucket = "inputs"
+                    $0.rules = [.with { $0.id = "now" }]
+                })
+            }
+            #expect(zeroDays?.code == .invalidArgument)
+            #expect(zeroDays?.message.contains("expire_after_days") == true)
+
             let pastEnd = await #expect(throws: RPCError.self) {
                 _ = try await storage.getObject(.with {
                     $0.bucket = "inputs"
@@ -121,9 +140,6 @@ struct ServeAllTests {
             })
             errors.append(await #expect(throws: RPCError.self) {
                 _ = try await Trove_V1_Ingestion.Client(wrapping: client).search(.with { $0.query = "hello" })
-            })
-            errors.append(await #expect(throws: RPCError.self) {
-                _ = try await Trove_V1_ObjectStorage.Client(wrapping: client).putBucketLifecycle(Trove_V1_PutBucketLifecycleRequest())
             })
             for error in errors {
                 #expect(error?.code == .unimplemented)
