@@ -166,7 +166,7 @@ public struct S3Client: Sendable {
 
     static func error(from response: CurlHTTPClient.Response) -> S3Error {
         let requestID = response.headers["x-amz-request-id"]
-        if let xml = XMLElement_.parse(response.body), xml.name == "Error" {
+        if let xml = S3XMLNode.parse(response.body), xml.name == "Error" {
             return S3Error(
                 status: response.status,
                 code: xml.text("Code") ?? "HTTP\(response.status)",
@@ -208,7 +208,7 @@ public struct S3Client: Sendable {
 
     public func listBuckets() async throws -> [(name: String, createdAt: Date)] {
         let response = try await self.send("GET", bucket: nil)
-        guard let xml = XMLElement_.parse(response.body) else {
+        guard let xml = S3XMLNode.parse(response.body) else {
             throw S3Error(status: response.status, code: "MalformedResponse", message: "ListBuckets answer is not XML")
         }
         return (xml.child("Buckets")?.children("Bucket") ?? []).map { bucket in
@@ -273,7 +273,7 @@ public struct S3Client: Sendable {
         }
         let response = try await self.send("PUT", bucket: destination.bucket, key: destination.key, headers: headers)
         // A copy can fail after the 200 status line; the error is then in the body.
-        if let xml = XMLElement_.parse(response.body), xml.name == "Error" {
+        if let xml = S3XMLNode.parse(response.body), xml.name == "Error" {
             throw S3Error(status: 200, code: xml.text("Code") ?? "InternalError", message: xml.text("Message") ?? "", requestID: xml.text("RequestId"))
         }
     }
@@ -284,7 +284,7 @@ public struct S3Client: Sendable {
         if !delimiter.isEmpty { query.append(("delimiter", delimiter)) }
         if let continuationToken { query.append(("continuation-token", continuationToken)) }
         let response = try await self.send("GET", bucket: bucket, query: query)
-        guard let xml = XMLElement_.parse(response.body) else {
+        guard let xml = S3XMLNode.parse(response.body) else {
             throw S3Error(status: response.status, code: "MalformedResponse", message: "ListObjectsV2 answer is not XML")
         }
         let objects = xml.children("Contents").map { item in
@@ -311,7 +311,7 @@ public struct S3Client: Sendable {
             headers: [("Content-Type", contentType)] + Self.metadataHeaders(metadata),
             idempotent: false
         )
-        guard let uploadID = XMLElement_.parse(response.body)?.text("UploadId"), !uploadID.isEmpty else {
+        guard let uploadID = S3XMLNode.parse(response.body)?.text("UploadId"), !uploadID.isEmpty else {
             throw S3Error(status: response.status, code: "MalformedResponse", message: "CreateMultipartUpload answer has no UploadId")
         }
         return uploadID
@@ -343,7 +343,7 @@ public struct S3Client: Sendable {
             headers: [("Content-Type", "application/xml")],
             body: Data(xml.utf8)
         )
-        if let answer = XMLElement_.parse(response.body), answer.name == "Error" {
+        if let answer = S3XMLNode.parse(response.body), answer.name == "Error" {
             throw S3Error(status: 200, code: answer.text("Code") ?? "InternalError", message: answer.text("Message") ?? "", requestID: answer.text("RequestId"))
         }
     }
@@ -355,7 +355,7 @@ public struct S3Client: Sendable {
     /// Uploads begun and neither completed nor aborted.
     public func listMultipartUploads(bucket: String) async throws -> [(key: String, uploadID: String)] {
         let response = try await self.send("GET", bucket: bucket, query: [("uploads", "")])
-        guard let xml = XMLElement_.parse(response.body) else {
+        guard let xml = S3XMLNode.parse(response.body) else {
             throw S3Error(status: response.status, code: "MalformedResponse", message: "ListMultipartUploads answer is not XML")
         }
         return xml.children("Upload").map { ($0.text("Key") ?? "", $0.text("UploadId") ?? "") }
@@ -408,7 +408,7 @@ public struct S3Client: Sendable {
         } catch let error as S3Error where error.code == "NoSuchLifecycleConfiguration" {
             return []
         }
-        guard let xml = XMLElement_.parse(response.body) else {
+        guard let xml = S3XMLNode.parse(response.body) else {
             throw S3Error(status: response.status, code: "MalformedResponse", message: "GetBucketLifecycleConfiguration answer is not XML")
         }
         return xml.children("Rule").compactMap { rule in

@@ -5,20 +5,20 @@ import FoundationXML
 #endif
 
 /// A small XML tree, enough for S3's responses: elements with text and children.
-final class XMLElement_ {
+final class S3XMLNode {
     let name: String
     var text = ""
-    var children: [XMLElement_] = []
+    var children: [S3XMLNode] = []
 
     init(name: String) {
         self.name = name
     }
 
-    func child(_ name: String) -> XMLElement_? {
+    func child(_ name: String) -> S3XMLNode? {
         self.children.first { $0.name == name }
     }
 
-    func children(_ name: String) -> [XMLElement_] {
+    func children(_ name: String) -> [S3XMLNode] {
         self.children.filter { $0.name == name }
     }
 
@@ -27,7 +27,7 @@ final class XMLElement_ {
     }
 
     /// Parses a document; nil when it is not well-formed XML.
-    static func parse(_ data: Data) -> XMLElement_? {
+    static func parse(_ data: Data) -> S3XMLNode? {
         let builder = TreeBuilder()
         let parser = XMLParser(data: data)
         parser.delegate = builder
@@ -36,11 +36,11 @@ final class XMLElement_ {
     }
 
     private final class TreeBuilder: NSObject, XMLParserDelegate {
-        var root: XMLElement_?
-        var stack: [XMLElement_] = []
+        var root: S3XMLNode?
+        var stack: [S3XMLNode] = []
 
         func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
-            let element = XMLElement_(name: name)
+            let element = S3XMLNode(name: name)
             if let parent = self.stack.last {
                 parent.children.append(element)
             } else {
