@@ -5,10 +5,16 @@ import S3
 /// Keeps objects in S3 or an S3-compatible server (MinIO, …).
 ///
 /// Bodies up to `multipartThreshold` go up in one PUT; larger ones as a multipart upload of
-/// `partSize` parts, holding one part in memory at a time, aborted on any failure so no parts
-/// are left behind. The SHA-256 computed while streaming is stored as the user metadata
-/// `trove-sha256` (for multipart uploads by a server-side copy onto itself once the hash is
-/// known) and checked when an object is read whole.
+/// `partSize` parts, up to `concurrency` of them in flight while the body keeps streaming in,
+/// aborted on any failure so no parts are left behind. Reads fetch ranges of `readChunkSize`,
+/// up to `concurrency` ahead of the reader. Memory per transfer is thus bounded by about
+/// `concurrency` parts or ranges, whatever the object's size.
+///
+/// The SHA-256 computed while streaming is stored as the user metadata `trove-sha256` and
+/// checked when an object is read whole. A multipart upload records it from the start when the
+/// caller gives `expectedSHA256` (checked before the upload completes); otherwise by a
+/// server-side copy onto itself once the hash is known, which S3 allows up to 5 GiB: larger
+/// objects need `expectedSHA256`.
 public struct S3ObjectStore: ObjectStore {
     public struct Configuration: Sendable {
         public var client: S3Client.Configuration
@@ -18,12 +24,21 @@ public struct S3ObjectStore: ObjectStore {
         public var partSize: Int
         /// Bytes fetched per ranged GET when reading.
         public var readChunkSize: Int
+        /// Parts uploaded, or ranges fetched, at once for one object.
+        public var concurrency: Int
 
-        public init(client: S3Client.Configuration, multipartThreshold: Int = 16 << 20, partSize: Int = 8 << 20, readChunkSize: Int = 8 << 20) {
+        public init(
+            client: S3Client.Configuration,
+            multipartThreshold: Int = 16 << 20,
+            partSize: Int = 8 << 20,
+            readChunkSize: Int = 4 << 20,
+            concurrency: Int = 2
+        ) {
             self.client = client
             self.multipartThreshold = multipartThreshold
             self.partSize = partSize
             self.readChunkSize = readChunkSize
+            self.concurrency = max(1, concurrency)
         }
     }
 
@@ -83,8 +98,7 @@ public struct S3ObjectStore: ObjectStore {
         let contentType = object.contentType.isEmpty ? "application/octet-stream" : object.contentType
         var hasher = SHA256()
         var size: UInt64 = 0
-        var buffer = Data()
-        var upload: (id: String, parts: [(number: Int, etag: String)])?
+        var uploadID: String?
 
         func checkedDigest() throws -> String {
             let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
@@ -95,51 +109,94 @@ public struct S3ObjectStore: ObjectStore {
         }
 
         do {
-            for try await chunk in body where !chunk.isEmpty {
-                hasher.update(data: chunk)
-                size += UInt64(chunk.count)
-                buffer.append(chunk)
-                if upload == nil && buffer.count > self.configuration.multipartThreshold {
-                    let id = try await self.mapping(bucket: bucket, key: key) {
-                        try await self.client.createMultipartUpload(bucket: bucket, key: key, contentType: contentType, metadata: object.userMetadata)
+            // Parts go up while the body keeps arriving, at most `concurrency` at a time; the
+            // group waits for every part it started, even on failure, so that the abort below
+            // comes after the last of them.
+            let (digest, remainder, parts) = try await withThrowingTaskGroup(of: (number: Int, etag: String).self) { group in
+                var buffer = Data()
+                var parts: [(number: Int, etag: String)] = []
+                var started = 0
+                for try await chunk in body where !chunk.isEmpty {
+                    hasher.update(data: chunk)
+                    size += UInt64(chunk.count)
+                    buffer.append(chunk)
+                    if uploadID == nil && buffer.count > self.configuration.multipartThreshold {
+                        // A hash the caller vouches for is recorded up front (and checked at the
+                        // end); otherwise it is recorded after the upload.
+                        var initialMetadata = object.userMetadata
+                        initialMetadata[Self.sha256MetadataKey] = object.expectedSHA256?.lowercased()
+                        uploadID = try await self.mapping(bucket: bucket, key: key) {
+                            try await self.client.createMultipartUpload(bucket: bucket, key: key, contentType: contentType, metadata: initialMetadata)
+                        }
                     }
-                    upload = (id, [])
-                }
-                while let current = upload, buffer.count >= self.configuration.partSize {
-                    let part = buffer.prefix(self.configuration.partSize)
-                    let number = current.parts.count + 1
-                    let etag = try await self.mapping(bucket: bucket, key: key) {
-                        try await self.client.uploadPart(bucket: bucket, key: key, uploadID: current.id, partNumber: number, body: Data(part))
+                    while let id = uploadID, buffer.count >= self.configuration.partSize {
+                        if started - parts.count >= self.configuration.concurrency, let finished = try await group.next() {
+                            parts.append(finished)
+                        }
+                        // A part is handed over whole and the buffer starts afresh: removing a
+                        // prefix from Data in place keeps its storage, which would grow with
+                        // the object.
+                        let part: Data
+                        if buffer.count == self.configuration.partSize {
+                            part = buffer
+                            buffer = Data()
+                        } else {
+                            part = Data(buffer.prefix(self.configuration.partSize))
+                            buffer = Data(buffer.dropFirst(self.configuration.partSize))
+                        }
+                        // Room for a whole part, so that appending never copies it to grow.
+                        buffer.reserveCapacity(self.configuration.partSize + (1 << 20))
+                        started += 1
+                        let number = started
+                        group.addTask {
+                            let etag = try await self.mapping(bucket: bucket, key: key) {
+                                try await self.client.uploadPart(bucket: bucket, key: key, uploadID: id, partNumber: number, body: part)
+                            }
+                            return (number, etag)
+                        }
                     }
-                    upload!.parts.append((number, etag))
-                    buffer.removeFirst(part.count)
                 }
+                let digest = try checkedDigest()
+                if let id = uploadID, !buffer.isEmpty || started == 0 {
+                    started += 1
+                    let number = started
+                    let last = buffer
+                    buffer = Data()
+                    group.addTask {
+                        let etag = try await self.mapping(bucket: bucket, key: key) {
+                            try await self.client.uploadPart(bucket: bucket, key: key, uploadID: id, partNumber: number, body: last)
+                        }
+                        return (number, etag)
+                    }
+                }
+                while let finished = try await group.next() {
+                    parts.append(finished)
+                }
+                return (digest, buffer, parts.sorted { $0.number < $1.number })
             }
-            let digest = try checkedDigest()
             var metadata = object.userMetadata
             metadata[Self.sha256MetadataKey] = digest
-            if let current = upload {
-                var parts = current.parts
-                if !buffer.isEmpty || parts.isEmpty {
-                    let number = parts.count + 1
-                    let last = buffer
-                    let etag = try await self.mapping(bucket: bucket, key: key) {
-                        try await self.client.uploadPart(bucket: bucket, key: key, uploadID: current.id, partNumber: number, body: last)
+            if let id = uploadID {
+                try await self.mapping(bucket: bucket, key: key) {
+                    try await self.client.completeMultipartUpload(bucket: bucket, key: key, uploadID: id, parts: parts)
+                }
+                uploadID = nil
+                if object.expectedSHA256 == nil {
+                    // Now that the hash is known, record it: a copy onto itself replacing the
+                    // metadata. Should that fail, the object goes too: an object without its
+                    // hash could not be checked when read.
+                    do {
+                        try await self.mapping(bucket: bucket, key: key) {
+                            try await self.client.copyObject(from: (bucket, key), to: (bucket, key), replacing: (contentType, metadata))
+                        }
+                    } catch {
+                        try? await self.client.deleteObject(bucket: bucket, key: key)
+                        throw error
                     }
-                    parts.append((number, etag))
-                }
-                try await self.mapping(bucket: bucket, key: key) {
-                    try await self.client.completeMultipartUpload(bucket: bucket, key: key, uploadID: current.id, parts: parts)
-                }
-                upload = nil
-                // Now that the hash is known, record it: a copy onto itself replacing metadata.
-                try await self.mapping(bucket: bucket, key: key) {
-                    try await self.client.copyObject(from: (bucket, key), to: (bucket, key), replacing: (contentType, metadata))
                 }
             } else {
-                let whole = buffer
-                try await self.mapping(bucket: bucket, key: key) {
-                    try await self.client.putObject(bucket: bucket, key: key, body: whole, contentType: contentType, metadata: metadata)
+                _ = try await self.mapping(bucket: bucket, key: key) {
+                    try await self.client.putObject(bucket: bucket, key: key, body: remainder, contentType: contentType, metadata: metadata)
                 }
             }
             return ObjectInfo(
@@ -152,9 +209,9 @@ public struct S3ObjectStore: ObjectStore {
                 lastModified: Date()
             )
         } catch {
-            if let upload {
+            if let uploadID {
                 // Best effort: the original failure is what the caller needs to see.
-                try? await self.client.abortMultipartUpload(bucket: bucket, key: key, uploadID: upload.id)
+                try? await self.client.abortMultipartUpload(bucket: bucket, key: key, uploadID: uploadID)
             }
             throw error
         }
@@ -183,6 +240,7 @@ public struct S3ObjectStore: ObjectStore {
             start: start,
             end: end,
             chunkSize: UInt64(self.configuration.readChunkSize),
+            concurrency: self.configuration.concurrency,
             expectedSHA256: (start == 0 && end == info.size && !info.sha256.isEmpty) ? info.sha256 : nil
         )
         return try await body(info, ObjectChunks { try await reader.next() })
@@ -352,45 +410,71 @@ public struct S3ObjectStore: ObjectStore {
     }
 }
 
-/// Reads an S3 object in ranged GETs, each pinned to the entity tag seen at the start, and
-/// checks the SHA-256 of a whole-object read at its end.
+/// Reads an S3 object in ranged GETs, each pinned to the entity tag seen at the start, up to
+/// `concurrency` ranges ahead of the consumer, and checks the SHA-256 of a whole-object read at
+/// its end.
 private final class S3RangeReader: @unchecked Sendable {
     // Used by the one consumer of an ObjectChunks at a time.
     private let store: S3ObjectStore
     private let bucket: String
     private let key: String
     private let etag: String
-    private var position: UInt64
+    /// Start of the first range not yet requested.
+    private var nextStart: UInt64
     private let end: UInt64
     private let chunkSize: UInt64
+    private let concurrency: Int
     private let expectedSHA256: String?
     private var hasher = SHA256()
+    /// Requested ranges, in order.
+    private var pending: [Task<Data, any Error>] = []
 
-    init(store: S3ObjectStore, bucket: String, key: String, etag: String, start: UInt64, end: UInt64, chunkSize: UInt64, expectedSHA256: String?) {
+    init(
+        store: S3ObjectStore,
+        bucket: String,
+        key: String,
+        etag: String,
+        start: UInt64,
+        end: UInt64,
+        chunkSize: UInt64,
+        concurrency: Int,
+        expectedSHA256: String?
+    ) {
         self.store = store
         self.bucket = bucket
         self.key = key
         self.etag = etag
-        self.position = start
+        self.nextStart = start
         self.end = end
         self.chunkSize = chunkSize
+        self.concurrency = concurrency
         self.expectedSHA256 = expectedSHA256
     }
 
+    deinit {
+        // A reader dropped early (the caller went away) stops what it had asked for.
+        for task in self.pending {
+            task.cancel()
+        }
+    }
+
     func next() async throws -> Data? {
-        guard self.position < self.end else { return nil }
-        let last = min(self.end, self.position + self.chunkSize) - 1
-        let range = self.position...last
-        let (_, chunk) = try await self.store.mapping(bucket: self.bucket, key: self.key) {
-            try await self.store.client.getObject(bucket: self.bucket, key: self.key, range: range, ifMatch: self.etag.isEmpty ? nil : self.etag)
+        self.requestAhead()
+        guard !self.pending.isEmpty else { return nil }
+        let chunk: Data
+        do {
+            chunk = try await self.pending.removeFirst().value
+        } catch {
+            for task in self.pending {
+                task.cancel()
+            }
+            self.pending = []
+            throw error
         }
-        guard UInt64(chunk.count) == last - self.position + 1 else {
-            throw ObjectStoreError(.dataLoss, "S3 returned \(chunk.count) bytes for a range of \(last - self.position + 1)")
-        }
-        self.position = last + 1
+        self.requestAhead()
         if let expected = self.expectedSHA256 {
             self.hasher.update(data: chunk)
-            if self.position == self.end {
+            if self.pending.isEmpty && self.nextStart == self.end {
                 let actual = self.hasher.finalize().map { String(format: "%02x", $0) }.joined()
                 guard actual == expected else {
                     throw ObjectStoreError(.dataLoss, "object '\(self.key)' in bucket '\(self.bucket)' hashes to \(actual) but was stored with SHA-256 \(expected)")
@@ -398,5 +482,23 @@ private final class S3RangeReader: @unchecked Sendable {
             }
         }
         return chunk
+    }
+
+    private func requestAhead() {
+        while self.pending.count < self.concurrency && self.nextStart < self.end {
+            let range = self.nextStart...(min(self.end, self.nextStart + self.chunkSize) - 1)
+            self.nextStart = range.upperBound + 1
+            let (store, bucket, key) = (self.store, self.bucket, self.key)
+            let etag = self.etag.isEmpty ? nil : self.etag
+            self.pending.append(Task {
+                let (_, chunk) = try await store.mapping(bucket: bucket, key: key) {
+                    try await store.client.getObject(bucket: bucket, key: key, range: range, ifMatch: etag)
+                }
+                guard UInt64(chunk.count) == range.upperBound - range.lowerBound + 1 else {
+                    throw ObjectStoreError(.dataLoss, "S3 returned \(chunk.count) bytes for a range of \(range.upperBound - range.lowerBound + 1)")
+                }
+                return chunk
+            })
+        }
     }
 }

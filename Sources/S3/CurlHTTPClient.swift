@@ -4,8 +4,9 @@ import NIOPosix
 import Synchronization
 
 /// HTTP/1.1 and HTTP/2 requests through libcurl, used as a transport only: Trove signs requests
-/// itself. Each request runs blocking on a thread pool; easy handles are pooled so their
-/// connections are reused.
+/// itself. Each request runs blocking on a thread pool of its own (so that S3 calls neither
+/// starve nor are starved by other blocking work, and one transfer's parallel parts really run
+/// in parallel); easy handles are pooled so their connections are reused.
 final class CurlHTTPClient: Sendable {
     struct Timeouts: Sendable {
         /// Time to establish a connection.
@@ -52,7 +53,15 @@ final class CurlHTTPClient: Sendable {
         curl_global_init(Int(CURL_GLOBAL_DEFAULT))
     }()
 
-    init(timeouts: Timeouts, threadPool: NIOThreadPool = .singleton) {
+    /// Threads for blocking transfers, shared by every client in the process: enough for a few
+    /// objects moving at once with their parts in parallel. Idle threads cost only their stacks.
+    static let sharedThreadPool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 16)
+        pool.start()
+        return pool
+    }()
+
+    init(timeouts: Timeouts, threadPool: NIOThreadPool = CurlHTTPClient.sharedThreadPool) {
         _ = Self.globalInit
         self.timeouts = timeouts
         self.threadPool = threadPool
@@ -94,10 +103,14 @@ final class CurlHTTPClient: Sendable {
             headerList = curl_slist_append(headerList, line)
         }
 
-        var body = request.body ?? Data()
+        // curl needs a valid pointer even for an empty body: such a body is one byte of which
+        // zero are sent.
+        let bodySize = request.body?.count ?? 0
+        let body = bodySize > 0 ? request.body! : Data([0])
         let status: CURLcode = request.url.withCString { url in
             request.method.withCString { method in
-                body.withUnsafeMutableBytes { bodyBytes in
+                // Read-only access: a mutable one would copy a body the caller still holds.
+                body.withUnsafeBytes { bodyBytes in
                     trove_curl_set_string(handle, CURLOPT_URL, url)
                     trove_curl_set_long(handle, CURLOPT_NOSIGNAL, 1)
                     trove_curl_set_long(handle, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))
@@ -112,8 +125,9 @@ final class CurlHTTPClient: Sendable {
                         trove_curl_set_string(handle, CURLOPT_CUSTOMREQUEST, method)
                     }
                     if request.body != nil {
-                        trove_curl_set_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bodyBytes.count))
-                        trove_curl_set_pointer(handle, CURLOPT_POSTFIELDS, bodyBytes.baseAddress ?? UnsafeMutableRawPointer(mutating: ""))
+                        trove_curl_set_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bodySize))
+                        // curl only reads POSTFIELDS.
+                        trove_curl_set_pointer(handle, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: bodyBytes.baseAddress))
                     }
                     trove_curl_set_callback(handle, CURLOPT_WRITEFUNCTION) { data, size, count, context in
                         let sink = Unmanaged<ResponseSink>.fromOpaque(context!).takeUnretainedValue()
@@ -158,6 +172,10 @@ private final class ResponseSink {
         let name = line[..<colon].trimmingCharacters(in: .whitespaces).lowercased()
         let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
         self.headers[name] = value
+        if name == "content-length", let length = Int(value), length > 0, length <= 1 << 30 {
+            // One allocation for the whole body, rather than a growing series of them.
+            self.body.reserveCapacity(length)
+        }
     }
 }
 

@@ -45,6 +45,8 @@ public struct TroveConfiguration: Sendable {
             public var pathStyle = true
             public var multipartThreshold = 16 << 20
             public var partSize = 8 << 20
+            /// Parts uploaded, or ranges read, at once for one object.
+            public var concurrency = 2
             public var connectTimeoutSeconds = 10
             public var idleTimeoutSeconds = 60
             /// 0: no limit on a whole request.
@@ -148,6 +150,7 @@ public struct TroveConfiguration: Sendable {
         s3.pathStyle = try reader.boolean("object_storage.s3.path_style", default: defaults.pathStyle)
         s3.partSize = try reader.integer("object_storage.s3.part_size", default: defaults.partSize, range: (5 << 20)...(5 << 30))
         s3.multipartThreshold = try reader.integer("object_storage.s3.multipart_threshold", default: defaults.multipartThreshold, range: (5 << 20)...(5 << 30))
+        s3.concurrency = try reader.integer("object_storage.s3.concurrency", default: defaults.concurrency, range: 1...16)
         s3.connectTimeoutSeconds = try reader.integer("object_storage.s3.connect_timeout_seconds", default: defaults.connectTimeoutSeconds, range: 1...600)
         s3.idleTimeoutSeconds = try reader.integer("object_storage.s3.idle_timeout_seconds", default: defaults.idleTimeoutSeconds, range: 1...3600)
         s3.totalTimeoutSeconds = try reader.integer("object_storage.s3.total_timeout_seconds", default: defaults.totalTimeoutSeconds, range: 0...86_400)

@@ -54,6 +54,11 @@ public struct ObjectStorageService: Trove_V1_ObjectStorage.SimpleServiceProtocol
         guard case .header(let header) = first.part else {
             throw RPCError(code: .invalidArgument, message: "header: the first message must carry the header, not bytes")
         }
+        if !header.expectedSha256.isEmpty,
+            header.expectedSha256.utf8.count != 64 || !header.expectedSha256.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) })
+        {
+            throw RPCError(code: .invalidArgument, message: "header.expected_sha256: expected 64 lower-case hex digits, got '\(header.expectedSha256.prefix(80))'")
+        }
         let description = ObjectDescription(
             bucket: header.bucket,
             key: header.key,

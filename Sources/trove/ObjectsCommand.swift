@@ -60,11 +60,16 @@ struct ObjectsCommand: AsyncParsableCommand {
                 }
                 handle = opened
             }
+            // A file is hashed first, so that the service can record the hash as the upload
+            // begins (and refuse bytes that do not match it); standard input is hashed by the
+            // service as it streams in.
+            let expectedSHA256 = self.file == "-" ? "" : try sha256Hex(ofFile: self.file)
             let header = Trove_V1_PutObjectHeader.with {
                 $0.bucket = self.bucket
                 $0.key = self.key
                 $0.contentType = self.contentType
                 $0.userMetadata = metadata
+                $0.expectedSha256 = expectedSHA256
             }
             let chunkSize = self.chunkSize
             let options = self.client.callOptions
@@ -257,6 +262,19 @@ struct ObjectsCommand: AsyncParsableCommand {
             print(deleted ? "deleted \(self.bucket)/\(self.key)" : "no object \(self.bucket)/\(self.key)")
         }
     }
+}
+
+/// The lower-case hex SHA-256 of a file's contents.
+func sha256Hex(ofFile path: String) throws -> String {
+    guard let handle = FileHandle(forReadingAtPath: path) else {
+        throw ValidationError("cannot open \(path)")
+    }
+    defer { try? handle.close() }
+    var hasher = SHA256()
+    while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+        hasher.update(data: chunk)
+    }
+    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
 }
 
 /// Reads a file in chunks while hashing what it read.

@@ -31,6 +31,13 @@ struct ServeCommand: AsyncParsableCommand {
     var dataDir: String?
 
     func run() async throws {
+        // Buffers of a megabyte or more (object parts, ranges, batches) are mapped and unmapped
+        // on their own, so that their memory goes back to the system when freed. By default
+        // glibc raises this threshold as large blocks are freed and then keeps such blocks in
+        // its per-thread arenas, so the resident set only ever grows with the largest transfers.
+        #if os(Linux)
+        _ = mallopt(mmapThresholdOption, 1 << 20)
+        #endif
         var configuration = try TroveConfiguration.load(file: self.config)
         if let dataDir = self.dataDir {
             configuration.dataDirectory = dataDir
@@ -72,3 +79,11 @@ struct ServeCommand: AsyncParsableCommand {
         try await group.run()
     }
 }
+
+#if os(Linux)
+/// glibc's `mallopt` and `M_MMAP_THRESHOLD` from <malloc.h>, which the Glibc module does not
+/// export.
+@_silgen_name("mallopt")
+private func mallopt(_ option: Int32, _ value: Int32) -> Int32
+private let mmapThresholdOption: Int32 = -3
+#endif

@@ -153,7 +153,8 @@ struct ServiceAssembly {
                             maxAttempts: s3.maxAttempts
                         ),
                         multipartThreshold: s3.multipartThreshold,
-                        partSize: s3.partSize
+                        partSize: s3.partSize,
+                        concurrency: s3.concurrency
                     )
                 )
             }

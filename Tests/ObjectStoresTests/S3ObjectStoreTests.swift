@@ -30,6 +30,15 @@ struct S3ObjectStoreTests {
         #expect(head.contentType == "application/x-big")
         #expect(head.userMetadata == ["kind": "multipart"])
         #expect(try await fixture.read("big/object.bin") == data)
+
+        // With the hash given up front it is recorded as the upload begins, with no copy.
+        let vouched = try await store.putObject(
+            ObjectDescription(bucket: bucket, key: "big/vouched.bin", expectedSHA256: sha256Hex(data)),
+            body: TestBody(data, chunkSize: 1 << 20)
+        )
+        #expect(vouched.sha256 == sha256Hex(data))
+        #expect(try await fixture.head("big/vouched.bin").sha256 == sha256Hex(data))
+        #expect(try await fixture.read("big/vouched.bin") == data)
         let client = try S3Client(configuration: try await S3TestServer.moto.clientConfiguration())
         #expect(try await client.listMultipartUploads(bucket: bucket).isEmpty)
     }

@@ -1,0 +1,518 @@
+import ArgumentParser
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import TroveContracts
+
+/// `trove bench objects`: object PUT and GET throughput through the object-storage service,
+/// side by side in one run with the direct path to the same storage — a plain file copy for the
+/// filesystem backend, boto3 for S3 — and the service's resident memory while it moves a large
+/// object.
+struct BenchObjectsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "objects",
+        abstract: "Object throughput through the service versus the direct path, and the service's memory.",
+        discussion: """
+            Starts `trove serve object-storage` as a child process on a free loopback port (once on \
+            the filesystem backend, and once on S3 when --s3-endpoint is given), uploads and \
+            downloads files through it, and does the same transfers directly: a file copy with fsync \
+            (the service also flushes every object), and boto3's upload_file/download_file against \
+            the same S3 server. S3 credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. \
+            Benchmarks/objects.sh starts a local S3 server and runs this.
+            """
+    )
+
+    @Option(name: .long, help: "S3 endpoint for the S3 half, e.g. http://127.0.0.1:9000; without it only the filesystem half runs.")
+    var s3Endpoint: String?
+
+    @Option(name: .long, help: "Python interpreter with boto3, for the S3 peer.")
+    var python: String = ".venv/bin/python"
+
+    @Option(name: .long, help: "The boto3 peer script.")
+    var boto3Script: String = "Benchmarks/boto3_objects.py"
+
+    @Option(name: .long, help: "Number of small objects.")
+    var smallCount: Int = 200
+
+    @Option(name: .customLong("small-mib"), help: "Size of each small object, in MiB.")
+    var smallMiB: Int = 1
+
+    @Option(name: .long, help: "Number of large objects.")
+    var largeCount: Int = 2
+
+    @Option(name: .customLong("large-mib"), help: "Size of each large object, in MiB.")
+    var largeMiB: Int = 256
+
+    @Option(name: .customLong("memory-mib"), help: "Size of the object moved while the service's memory is watched, in MiB (0: skip).")
+    var memoryMiB: Int = 1024
+
+    @Option(name: .long, help: "Rounds of each case, trove and the direct path taking turns; the median round is reported.")
+    var rounds: Int = 3
+
+    @Option(name: .long, help: "Directory for the source files, the service's data and the copies (default: a new temporary one).")
+    var workDir: String?
+
+    func validate() throws {
+        guard self.rounds > 0, self.smallCount > 0, self.largeCount > 0, self.smallMiB > 0, self.largeMiB > 0, self.memoryMiB >= 0 else {
+            throw ValidationError("counts and sizes must be positive")
+        }
+    }
+
+    func run() async throws {
+        let work = self.workDir ?? FileManager.default.temporaryDirectory.path + "/trove-bench-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+
+        print("trove bench objects — sources in \(work)")
+        let cases = [
+            BenchCase(name: "small", count: self.smallCount, bytesEach: self.smallMiB << 20, source: work + "/small.bin"),
+            BenchCase(name: "large", count: self.largeCount, bytesEach: self.largeMiB << 20, source: work + "/large.bin"),
+        ]
+        for benchCase in cases {
+            try writeRandomFile(benchCase.source, bytes: benchCase.bytesEach)
+        }
+        let memorySource = work + "/memory.bin"
+        if self.memoryMiB > 0 {
+            try writeRandomFile(memorySource, bytes: self.memoryMiB << 20)
+        }
+
+        var rows: [ResultRow] = []
+        var memory: [MemoryRow] = []
+
+        // Filesystem backend against a file copy.
+        do {
+            let service = try await ServiceProcess.start(
+                dataDirectory: work + "/fs-service",
+                environment: ["TROVE_OBJECT_STORAGE_BACKEND": "filesystem"]
+            )
+            defer { service.stop() }
+            let copies = work + "/fs-copies"
+            try FileManager.default.createDirectory(atPath: copies, withIntermediateDirectories: true)
+            for benchCase in cases {
+                var trove: [Transfer] = []
+                var copy: [Transfer] = []
+                for _ in 0..<self.rounds {
+                    trove.append(try await service.transfer(benchCase, bucket: "bench"))
+                    copy.append(try fileCopy(benchCase, directory: copies))
+                }
+                rows.append(ResultRow(benchCase: benchCase, backend: "filesystem", peer: "file copy", trove: .median(trove), direct: .median(copy)))
+            }
+            if self.memoryMiB > 0 {
+                memory.append(try await service.watchMemory(moving: memorySource, bytes: self.memoryMiB << 20, backend: "filesystem"))
+            }
+        }
+
+        // S3 backend against boto3 on the same server.
+        if let endpoint = self.s3Endpoint {
+            let environment = ProcessInfo.processInfo.environment
+            guard environment["AWS_ACCESS_KEY_ID"] != nil, environment["AWS_SECRET_ACCESS_KEY"] != nil else {
+                throw ValidationError("the S3 half needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment")
+            }
+            let service = try await ServiceProcess.start(
+                dataDirectory: work + "/s3-service",
+                environment: [
+                    "TROVE_OBJECT_STORAGE_BACKEND": "s3",
+                    "TROVE_OBJECT_STORAGE_S3_ENDPOINT": endpoint,
+                ]
+            )
+            defer { service.stop() }
+            var trove: [String: [Transfer]] = [:]
+            var boto3: [String: [Transfer]] = [:]
+            for _ in 0..<self.rounds {
+                for benchCase in cases {
+                    trove[benchCase.name, default: []].append(try await service.transfer(benchCase, bucket: "bench-trove"))
+                }
+                for (name, result) in try runBoto3(endpoint: endpoint, cases: cases) {
+                    boto3[name, default: []].append(result)
+                }
+            }
+            for benchCase in cases {
+                guard let direct = boto3[benchCase.name], direct.count == self.rounds else {
+                    throw CommandFailure("the boto3 peer printed no result for \(benchCase.name)")
+                }
+                rows.append(ResultRow(benchCase: benchCase, backend: "S3", peer: "boto3", trove: .median(trove[benchCase.name]!), direct: .median(direct)))
+            }
+            if self.memoryMiB > 0 {
+                memory.append(try await service.watchMemory(moving: memorySource, bytes: self.memoryMiB << 20, backend: "S3"))
+            }
+        } else {
+            print("(no --s3-endpoint: the S3 half is skipped)")
+        }
+
+        printTables(rows: rows, memory: memory)
+    }
+
+    private func runBoto3(endpoint: String, cases: [BenchCase]) throws -> [String: Transfer] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments =
+            [self.python, self.boto3Script, endpoint, "bench-boto3"]
+            + cases.map { "\($0.name):\($0.source):\($0.count)" }
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw CommandFailure("the boto3 peer exited with status \(process.terminationStatus)")
+        }
+        struct Line: Decodable {
+            let `case`: String
+            let bytes: Int
+            let put_seconds: Double
+            let get_seconds: Double
+        }
+        var results: [String: Transfer] = [:]
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            let decoded = try JSONDecoder().decode(Line.self, from: Data(line.utf8))
+            results[decoded.case] = Transfer(bytes: decoded.bytes, putSeconds: decoded.put_seconds, getSeconds: decoded.get_seconds)
+        }
+        return results
+    }
+}
+
+/// One row of the plan: COUNT objects of BYTES each, all uploaded from the same source file.
+struct BenchCase: Sendable {
+    let name: String
+    let count: Int
+    let bytesEach: Int
+    let source: String
+
+    var label: String {
+        let mib = self.bytesEach >> 20
+        return "\(mib) MiB × \(self.count)"
+    }
+}
+
+/// Bytes moved and seconds spent each way.
+struct Transfer: Sendable {
+    let bytes: Int
+    let putSeconds: Double
+    let getSeconds: Double
+
+    /// The median of each direction over several rounds of the same transfer.
+    static func median(_ rounds: [Transfer]) -> Transfer {
+        func middle(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        return Transfer(bytes: rounds[0].bytes, putSeconds: middle(rounds.map(\.putSeconds)), getSeconds: middle(rounds.map(\.getSeconds)))
+    }
+}
+
+private struct ResultRow {
+    let benchCase: BenchCase
+    let backend: String
+    let peer: String
+    let trove: Transfer
+    let direct: Transfer
+}
+
+private struct MemoryRow {
+    let backend: String
+    let bytes: Int
+    let baseline: Int
+    let peakDuringPut: Int
+    let peakDuringGet: Int
+}
+
+private func megabytesPerSecond(_ bytes: Int, _ seconds: Double) -> Double {
+    Double(bytes) / 1_000_000 / seconds
+}
+
+private func printTables(rows: [ResultRow], memory: [MemoryRow]) {
+    func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+    }
+    func number(_ value: Double) -> String { String(format: "%9.1f", value) }
+    func ratio(_ value: Double) -> String { String(format: "%8.2f×", value) }
+
+    print("")
+    print(pad("objects", 15) + pad("backend", 12) + pad("path (median round)", 24) + " PUT MB/s  GET MB/s")
+    for row in rows {
+        let troveLabel = "trove service"
+        let tPut = megabytesPerSecond(row.trove.bytes, row.trove.putSeconds)
+        let tGet = megabytesPerSecond(row.trove.bytes, row.trove.getSeconds)
+        let dPut = megabytesPerSecond(row.direct.bytes, row.direct.putSeconds)
+        let dGet = megabytesPerSecond(row.direct.bytes, row.direct.getSeconds)
+        print(pad(row.benchCase.label, 15) + pad(row.backend, 12) + pad(troveLabel, 24) + number(tPut) + " " + number(tGet))
+        print(pad("", 15) + pad("", 12) + pad(row.peer, 24) + number(dPut) + " " + number(dGet))
+        print(pad("", 15) + pad("", 12) + pad("ratio trove / " + row.peer, 24) + ratio(tPut / dPut) + " " + ratio(tGet / dGet))
+    }
+    if !memory.isEmpty {
+        print("")
+        print(pad("memory", 17) + pad("backend", 12) + "RSS before  peak in PUT  peak in GET  growth")
+        for row in memory {
+            let growth = max(row.peakDuringPut, row.peakDuringGet) - row.baseline
+            print(
+                pad("\(row.bytes >> 20) MiB object", 17) + pad(row.backend, 12)
+                    + pad(String(format: "%7.1f MiB", Double(row.baseline) / 1_048_576), 12)
+                    + pad(String(format: "%7.1f MiB", Double(row.peakDuringPut) / 1_048_576), 13)
+                    + pad(String(format: "%7.1f MiB", Double(row.peakDuringGet) / 1_048_576), 13)
+                    + String(format: "%5.1f MiB", Double(growth) / 1_048_576)
+            )
+        }
+    }
+}
+
+/// Fills `path` with `bytes` random bytes.
+private func writeRandomFile(_ path: String, bytes: Int) throws {
+    let random = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/dev/urandom"))
+    defer { try? random.close() }
+    guard FileManager.default.createFile(atPath: path, contents: nil), let output = FileHandle(forWritingAtPath: path) else {
+        throw CommandFailure("cannot write \(path)")
+    }
+    defer { try? output.close() }
+    var remaining = bytes
+    while remaining > 0 {
+        let chunk = try random.read(upToCount: min(remaining, 1 << 20)) ?? Data()
+        try output.write(contentsOf: chunk)
+        remaining -= chunk.count
+    }
+}
+
+/// The direct path on a filesystem: copy the source to COUNT files, flushing each (as the service
+/// does), then copy each back out.
+private func fileCopy(_ benchCase: BenchCase, directory: String) throws -> Transfer {
+    let clock = ContinuousClock()
+    let targets = (0..<benchCase.count).map { directory + "/\(benchCase.name)-\($0)" }
+    let putStart = clock.now
+    for target in targets {
+        try copyFile(from: benchCase.source, to: target, flush: true)
+    }
+    let putSeconds = (clock.now - putStart).seconds
+    let download = benchCase.source + ".copy-download"
+    let getStart = clock.now
+    for target in targets {
+        try copyFile(from: target, to: download, flush: false)
+    }
+    let getSeconds = (clock.now - getStart).seconds
+    for target in targets + [download] {
+        try FileManager.default.removeItem(atPath: target)
+    }
+    return Transfer(bytes: benchCase.bytesEach * benchCase.count, putSeconds: putSeconds, getSeconds: getSeconds)
+}
+
+private func copyFile(from source: String, to target: String, flush: Bool) throws {
+    guard let input = FileHandle(forReadingAtPath: source) else { throw CommandFailure("cannot read \(source)") }
+    defer { try? input.close() }
+    guard FileManager.default.createFile(atPath: target, contents: nil), let output = FileHandle(forWritingAtPath: target) else {
+        throw CommandFailure("cannot write \(target)")
+    }
+    defer { try? output.close() }
+    while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty {
+        try output.write(contentsOf: chunk)
+    }
+    if flush {
+        try output.synchronize()
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (seconds, attoseconds) = self.components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}
+
+/// A `trove serve object-storage` child process on a free loopback port.
+private final class ServiceProcess: Sendable {
+    let process: Process
+    let port: Int
+
+    private init(process: Process, port: Int) {
+        self.process = process
+        self.port = port
+    }
+
+    static func start(dataDirectory: String, environment: [String: String]) async throws -> ServiceProcess {
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = ["serve", "object-storage", "--listen", "127.0.0.1:0", "--data-dir", dataDirectory]
+        var merged = ProcessInfo.processInfo.environment
+        merged["TROVE_LOG_LEVEL"] = "warning"
+        merged.merge(environment) { _, new in new }
+        process.environment = merged
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+
+        // The service prints "trove serve object-storage: listening on HOST:PORT" once it listens.
+        let reader = output.fileHandleForReading
+        var text = ""
+        while !text.contains("\n") {
+            guard let data = try reader.read(upToCount: 1), !data.isEmpty else {
+                throw CommandFailure("trove serve object-storage exited before it listened (status \(process.isRunning ? 0 : process.terminationStatus))")
+            }
+            text += String(decoding: data, as: UTF8.self)
+        }
+        guard let address = text.components(separatedBy: "listening on ").last?.trimmingCharacters(in: .whitespacesAndNewlines),
+            let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...])
+        else {
+            process.terminate()
+            throw CommandFailure("unexpected first line from the service: \(text)")
+        }
+        return ServiceProcess(process: process, port: port)
+    }
+
+    func stop() {
+        guard self.process.isRunning else { return }
+        self.process.terminate()
+        self.process.waitUntilExit()
+    }
+
+    /// The process's resident set size, from /proc.
+    var residentBytes: Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(self.process.processIdentifier)/status", encoding: .utf8) else {
+            return 0
+        }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            let kilobytes = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+            return kilobytes * 1024
+        }
+        return 0
+    }
+
+    func withClient<Result: Sendable>(
+        _ body: (Trove_V1_ObjectStorage.Client<HTTP2ClientTransport.Posix>) async throws -> Result
+    ) async throws -> Result {
+        let transport = try HTTP2ClientTransport.Posix(
+            target: .ipv4(address: "127.0.0.1", port: self.port),
+            transportSecurity: .plaintext,
+            config: .defaults { config in
+                config.http2.targetWindowSize = 8 << 20
+                config.http2.maxFrameSize = 1 << 20
+            }
+        )
+        return try await withGRPCClient(transport: transport) { client in
+            try await body(Trove_V1_ObjectStorage.Client(wrapping: client))
+        }
+    }
+
+    /// Uploads the case's source COUNT times, then downloads each object to a file.
+    func transfer(_ benchCase: BenchCase, bucket: String) async throws -> Transfer {
+        try await self.withClient { storage in
+            _ = try? await storage.createBucket(.with { $0.bucket = bucket })
+            let clock = ContinuousClock()
+            let keys = (0..<benchCase.count).map { "\(benchCase.name)/\($0)" }
+            let putStart = clock.now
+            for key in keys {
+                let info = try await storage.upload(file: benchCase.source, bucket: bucket, key: key)
+                guard info.size == UInt64(benchCase.bytesEach) else {
+                    throw CommandFailure("stored \(info.size) bytes of \(benchCase.bytesEach)")
+                }
+            }
+            let putSeconds = (clock.now - putStart).seconds
+            let download = benchCase.source + ".trove-download"
+            let getStart = clock.now
+            for key in keys {
+                let written = try await storage.download(bucket: bucket, key: key, to: download)
+                guard written == benchCase.bytesEach else {
+                    throw CommandFailure("downloaded \(written) bytes of \(benchCase.bytesEach)")
+                }
+            }
+            let getSeconds = (clock.now - getStart).seconds
+            try FileManager.default.removeItem(atPath: download)
+            for key in keys {
+                _ = try await storage.deleteObject(.with {
+                    $0.bucket = bucket
+                    $0.key = key
+                })
+            }
+            return Transfer(bytes: benchCase.bytesEach * benchCase.count, putSeconds: putSeconds, getSeconds: getSeconds)
+        }
+    }
+
+    /// Moves one object of `bytes` in and out while sampling the service's resident memory.
+    func watchMemory(moving source: String, bytes: Int, backend: String) async throws -> MemoryRow {
+        try await self.withClient { storage in
+            _ = try? await storage.createBucket(.with { $0.bucket = "bench-memory" })
+            // A small round trip first, so that the baseline includes a warmed-up connection.
+            _ = try await storage.upload(data: Data("warm-up".utf8), bucket: "bench-memory", key: "warm-up")
+            let baseline = self.residentBytes
+            let download = source + ".trove-download"
+            let peakPut = try await self.peakResidentBytes {
+                _ = try await storage.upload(file: source, bucket: "bench-memory", key: "memory")
+            }
+            let peakGet = try await self.peakResidentBytes {
+                let written = try await storage.download(bucket: "bench-memory", key: "memory", to: download)
+                guard written == bytes else { throw CommandFailure("downloaded \(written) bytes of \(bytes)") }
+            }
+            try FileManager.default.removeItem(atPath: download)
+            return MemoryRow(backend: backend, bytes: bytes, baseline: baseline, peakDuringPut: peakPut, peakDuringGet: peakGet)
+        }
+    }
+
+    /// Runs `body` while sampling the resident set every 10 ms; returns the largest sample.
+    private func peakResidentBytes(during body: () async throws -> Void) async throws -> Int {
+        let sampler = Task {
+            var peak = self.residentBytes
+            while !Task.isCancelled {
+                peak = max(peak, self.residentBytes)
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            return max(peak, self.residentBytes)
+        }
+        do {
+            try await body()
+        } catch {
+            sampler.cancel()
+            throw error
+        }
+        sampler.cancel()
+        return await sampler.value
+    }
+}
+
+extension Trove_V1_ObjectStorage.Client {
+    /// Streams a file into an object in 1 MiB messages, as `trove objects put` does: hashed
+    /// first, so that the service records the hash as the upload begins.
+    fileprivate func upload(file: String, bucket: String, key: String) async throws -> Trove_V1_ObjectInfo {
+        let sha256 = try sha256Hex(ofFile: file)
+        guard let input = FileHandle(forReadingAtPath: file) else { throw CommandFailure("cannot read \(file)") }
+        defer { try? input.close() }
+        return try await self.putObject { writer in
+            try await writer.write(.with {
+                $0.header = .with {
+                    $0.bucket = bucket
+                    $0.key = key
+                    $0.expectedSha256 = sha256
+                }
+            })
+            while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty {
+                try await writer.write(.with { $0.chunk = chunk })
+            }
+        }.object
+    }
+
+    fileprivate func upload(data: Data, bucket: String, key: String) async throws -> Trove_V1_ObjectInfo {
+        try await self.putObject { writer in
+            try await writer.write(.with {
+                $0.header = .with {
+                    $0.bucket = bucket
+                    $0.key = key
+                }
+            })
+            try await writer.write(.with { $0.chunk = data })
+        }.object
+    }
+
+    /// Streams an object into a file; returns the number of bytes written.
+    fileprivate func download(bucket: String, key: String, to file: String) async throws -> Int {
+        guard FileManager.default.createFile(atPath: file, contents: nil), let output = FileHandle(forWritingAtPath: file) else {
+            throw CommandFailure("cannot write \(file)")
+        }
+        defer { try? output.close() }
+        return try await self.getObject(.with {
+            $0.bucket = bucket
+            $0.key = key
+        }) { response in
+            var written = 0
+            for try await message in response.messages {
+                if case .chunk(let chunk) = message.part {
+                    try output.write(contentsOf: chunk)
+                    written += chunk.count
+                }
+            }
+            return written
+        }
+    }
+}
