@@ -90,6 +90,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // SQLite, the metadata store's embedded database (Debian: libsqlite3-dev).
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+
+        // Engine: the metadata store (SQLite by default, PostgreSQL later). Knows nothing of gRPC.
+        .target(
+            name: "MetadataStore",
+            dependencies: ["CSQLite"],
+            swiftSettings: swiftSettings
+        ),
+
         // The five services. A service never imports another service's module.
         .target(
             name: "TroveObjectStorage",
@@ -160,6 +174,11 @@ let package = Package(
         .testTarget(
             name: "SigV4Tests",
             dependencies: ["SigV4", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MetadataStoreTests",
+            dependencies: ["MetadataStore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
