@@ -115,7 +115,10 @@ let package = Package(
         ),
         .target(
             name: "TroveMetadata",
-            dependencies: ["TroveCore", "TroveContracts", grpcCore, logging],
+            dependencies: [
+                "TroveCore", "TroveContracts", "MetadataStore", grpcCore, swiftProtobuf, logging,
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -146,6 +149,7 @@ let package = Package(
                 "TroveVectorSearch",
                 "TroveIngestion",
                 "ObjectStores",
+                "MetadataStore",
                 "S3",
                 "SigV4",
                 grpcCore,
@@ -179,6 +183,14 @@ let package = Package(
         .testTarget(
             name: "MetadataStoreTests",
             dependencies: ["MetadataStore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TroveMetadataTests",
+            dependencies: [
+                "TroveMetadata", "TroveContracts", "MetadataStore", grpcCore, swiftProtobuf, logging,
+                .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

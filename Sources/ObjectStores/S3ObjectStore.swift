@@ -45,6 +45,9 @@ public struct S3ObjectStore: ObjectStore {
     /// The user-metadata key holding the object's SHA-256.
     static let sha256MetadataKey = "trove-sha256"
 
+    /// The largest object S3 copies in one CopyObject.
+    static let maxCopySize: UInt64 = 5 << 30
+
     public let configuration: Configuration
     let client: S3Client
 
@@ -177,6 +180,14 @@ public struct S3ObjectStore: ObjectStore {
             var metadata = object.userMetadata
             metadata[Self.sha256MetadataKey] = digest
             if let id = uploadID {
+                if object.expectedSHA256 == nil && size > Self.maxCopySize {
+                    // The hash could only be recorded by a copy, which S3 refuses above 5 GiB:
+                    // better no object than one whose reads cannot be checked.
+                    throw ObjectStoreError(
+                        .invalidArgument,
+                        "expected_sha256: objects over 5 GiB on S3 need the SHA-256 in the header, so that it is recorded as the upload begins (\(size) bytes received; nothing was stored)"
+                    )
+                }
                 try await self.mapping(bucket: bucket, key: key) {
                     try await self.client.completeMultipartUpload(bucket: bucket, key: key, uploadID: id, parts: parts)
                 }

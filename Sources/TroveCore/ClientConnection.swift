@@ -23,12 +23,18 @@ public struct ClientConnection<Transport: ClientTransport>: Service {
 extension ClientConnection where Transport == HTTP2ClientTransport.Posix {
     /// A plaintext HTTP/2 client for the service at `address`.
     public init(address: HostAndPort, maxMessageBytes: Int) throws {
+        // The same message limit as the servers, both ways: grpc-swift-nio-transport 2.9.2
+        // applies the request limit to responses too.
+        var methodConfig = MethodConfig(names: [MethodConfig.Name(service: "")])
+        methodConfig.maxRequestMessageBytes = maxMessageBytes
+        methodConfig.maxResponseMessageBytes = maxMessageBytes
         let transport = try HTTP2ClientTransport.Posix(
             target: .dns(host: address.host, port: address.port),
             transportSecurity: .plaintext,
             config: .defaults { config in
                 config.backoff.max = .seconds(5)
-            }
+            },
+            serviceConfig: ServiceConfig(methodConfig: [methodConfig])
         )
         self.init(client: GRPCClient(transport: transport))
     }

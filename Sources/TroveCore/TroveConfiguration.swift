@@ -65,6 +65,28 @@ public struct TroveConfiguration: Sendable {
         public var lifecycleSweepSeconds = 3600
     }
 
+    /// Metadata options.
+    public struct Metadata: Sendable, Equatable {
+        /// How hard the SQLite database works to make a commit durable.
+        public enum Synchronous: String, Sendable, CaseIterable {
+            /// Flush at every commit: an acknowledged write survives a crash and a power loss.
+            case full
+            /// Flush at checkpoints only: an acknowledged write survives a crash of the process,
+            /// but the last transactions may be lost on power loss. Faster.
+            case normal
+        }
+
+        public var endpoint = Endpoint(port: 7422)
+        /// The SQLite database file; empty means `<data_dir>/metadata.sqlite`.
+        public var database = ""
+        public var synchronous = Synchronous.full
+        /// How long a write waits for another process's lock on the database before failing.
+        public var busyTimeoutMilliseconds = 5000
+        /// Completed documents older than this many days are deleted by ApplyRetention when the
+        /// request gives no age; 0 keeps them.
+        public var retentionDays = 0
+    }
+
     /// The directory under which every embedded backend keeps its files.
     public var dataDirectory = "./trove-data"
     public var logLevel = Logger.Level.info
@@ -75,7 +97,7 @@ public struct TroveConfiguration: Sendable {
 
     public var ingestion = Endpoint(port: 7420)
     public var objectStorage = ObjectStorage()
-    public var metadata = Endpoint(port: 7422)
+    public var metadata = Metadata()
     public var embedding = Endpoint(port: 7423)
     public var vectorSearch = Endpoint(port: 7424)
 
@@ -85,6 +107,11 @@ public struct TroveConfiguration: Sendable {
     /// The object-storage root with the default applied.
     public var objectStorageRoot: String {
         self.objectStorage.root.isEmpty ? self.dataDirectory + "/objects" : self.objectStorage.root
+    }
+
+    /// The metadata database file with the default applied.
+    public var metadataDatabasePath: String {
+        self.metadata.database.isEmpty ? self.dataDirectory + "/metadata.sqlite" : self.metadata.database
     }
 
     /// Reads the configuration from an optional YAML file and the environment.
@@ -129,7 +156,15 @@ public struct TroveConfiguration: Sendable {
             range: 1...604_800
         )
         self.objectStorage.s3 = try Self.readS3(&reader, backend: self.objectStorage.backend)
-        self.metadata = try reader.endpoint("metadata", default: defaults.metadata)
+        self.metadata.endpoint = try reader.endpoint("metadata", default: defaults.metadata.endpoint)
+        self.metadata.database = try reader.string("metadata.database", default: defaults.metadata.database, allowEmpty: true)
+        self.metadata.synchronous = try reader.choice("metadata.synchronous", default: defaults.metadata.synchronous)
+        self.metadata.busyTimeoutMilliseconds = try reader.integer(
+            "metadata.busy_timeout_ms",
+            default: defaults.metadata.busyTimeoutMilliseconds,
+            range: 0...600_000
+        )
+        self.metadata.retentionDays = try reader.integer("metadata.retention_days", default: defaults.metadata.retentionDays, range: 0...36_500)
         self.embedding = try reader.endpoint("embedding", default: defaults.embedding)
         self.vectorSearch = try reader.endpoint("vector_search", default: defaults.vectorSearch)
     }

@@ -1,155 +1,367 @@
+import Foundation
 import GRPCCore
 import Logging
+import MetadataStore
+import SwiftProtobuf
 import TroveContracts
-import TroveCore
 
-/// The metadata service: collections, documents, chunks, relationships, annotations, keys and audit.
+/// The metadata service: the gRPC face of a `MetadataStore` — collections, documents, chunks,
+/// relationships, annotations, embedding records, retention, API keys and audit.
 ///
-/// Every RPC of the contract is here; those not built yet answer UNIMPLEMENTED.
+/// Each RPC maps its request to the store's types (see Conversions.swift), calls the store once,
+/// and maps the answer back; the store's errors become statuses in MetadataStoreError+RPC.swift.
 public struct MetadataService: Trove_V1_Metadata.SimpleServiceProtocol {
+    public let store: any MetadataStore
     let logger: Logger
 
-    public init(logger: Logger) {
+    public init(store: any MetadataStore, logger: Logger) {
+        self.store = store
         self.logger = logger
     }
 
+    // MARK: Collections
+
     public func createCollection(request: Trove_V1_CreateCollectionRequest, context: ServerContext) async throws -> Trove_V1_Collection {
-        throw RPCError.notBuiltYet("CreateCollection", missing: "the SQLite metadata store has not landed")
+        guard request.hasCollection else {
+            throw RPCError.invalidField("collection", "is required")
+        }
+        let created = try await self.store.createCollection(try DocumentCollection(request.collection))
+        return Trove_V1_Collection(created)
     }
 
     public func getCollection(request: Trove_V1_GetCollectionRequest, context: ServerContext) async throws -> Trove_V1_Collection {
-        throw RPCError.notBuiltYet("GetCollection", missing: "the SQLite metadata store has not landed")
+        let name = try RequestField.required(request.name, field: "name")
+        return Trove_V1_Collection(try await self.store.collection(named: name))
     }
 
     public func listCollections(request: Trove_V1_ListCollectionsRequest, context: ServerContext) async throws -> Trove_V1_ListCollectionsResponse {
-        throw RPCError.notBuiltYet("ListCollections", missing: "the SQLite metadata store has not landed")
+        let page = try await self.store.listCollections(page: RequestField.page(request.page))
+        return .with {
+            $0.collections = page.items.map(Trove_V1_Collection.init)
+            $0.nextPageToken = page.nextPageToken ?? ""
+        }
     }
 
     public func updateCollection(request: Trove_V1_UpdateCollectionRequest, context: ServerContext) async throws -> Trove_V1_Collection {
-        throw RPCError.notBuiltYet("UpdateCollection", missing: "the SQLite metadata store has not landed")
+        let name = try RequestField.required(request.name, field: "name")
+        let updated = try await self.store.updateCollection(
+            named: name,
+            chunking: request.hasChunking ? try ChunkingOptions(request.chunking, field: "chunking") : nil,
+            metadata: request.hasMetadata ? JSONObject(request.metadata) : nil
+        )
+        return Trove_V1_Collection(updated)
     }
 
     public func deleteCollection(request: Trove_V1_DeleteCollectionRequest, context: ServerContext) async throws -> Trove_V1_DeleteCollectionResponse {
-        throw RPCError.notBuiltYet("DeleteCollection", missing: "the SQLite metadata store has not landed")
+        let name = try RequestField.required(request.name, field: "name")
+        let deleted = try await self.store.deleteCollection(named: name)
+        return .with { $0.documentsDeleted = UInt64(clamping: deleted) }
     }
 
+    // MARK: Documents
+
     public func createDocument(request: Trove_V1_CreateDocumentRequest, context: ServerContext) async throws -> Trove_V1_CreateDocumentResponse {
-        throw RPCError.notBuiltYet("CreateDocument", missing: "the SQLite metadata store has not landed")
+        guard request.hasDocument else {
+            throw RPCError.invalidField("document", "is required")
+        }
+        let creation = try await self.store.createDocument(try NewDocument(request.document))
+        return .with {
+            $0.document = Trove_V1_Document(creation.document)
+            $0.alreadyExisted = creation.alreadyExisted
+        }
     }
 
     public func getDocument(request: Trove_V1_GetDocumentRequest, context: ServerContext) async throws -> Trove_V1_GetDocumentResponse {
-        throw RPCError.notBuiltYet("GetDocument", missing: "the SQLite metadata store has not landed")
+        let id = try RequestField.uuid(request.id, field: "id")
+        let detail = try await self.store.getDocument(id: id, includeChunks: request.includeChunks)
+        return .with {
+            $0.document = Trove_V1_Document(detail.document)
+            $0.chunks = detail.chunks.map(Trove_V1_Chunk.init)
+        }
     }
 
     public func listDocuments(request: Trove_V1_ListDocumentsRequest, context: ServerContext) async throws -> Trove_V1_ListDocumentsResponse {
-        throw RPCError.notBuiltYet("ListDocuments", missing: "the SQLite metadata store has not landed")
+        let query = DocumentQuery(
+            collection: request.collection.isEmpty ? nil : request.collection,
+            status: try DocumentStatus.from(request.status, field: "status"),
+            filter: try MetadataFilter.from(request.hasFilter ? request.filter : nil),
+            createdBefore: request.hasCreatedBefore ? request.createdBefore.date : nil
+        )
+        let page = try await self.store.listDocuments(query, page: RequestField.page(request.page))
+        return .with {
+            $0.documents = page.items.map(Trove_V1_Document.init)
+            $0.nextPageToken = page.nextPageToken ?? ""
+        }
     }
 
     public func updateDocument(request: Trove_V1_UpdateDocumentRequest, context: ServerContext) async throws -> Trove_V1_Document {
-        throw RPCError.notBuiltYet("UpdateDocument", missing: "the SQLite metadata store has not landed")
+        let id = try RequestField.uuid(request.id, field: "id")
+        let update = DocumentUpdate(
+            metadata: request.hasMetadata ? JSONObject(request.metadata) : nil,
+            location: request.hasLocation ? ObjectLocation(request.location) : nil,
+            filename: request.filename.isEmpty ? nil : request.filename,
+            objectType: try ObjectType.from(request.objectType, field: "object_type")
+        )
+        let updated = try await self.store.updateDocument(
+            id: id,
+            expectedVersion: try RequestField.expectedVersion(request.expectedVersion),
+            update
+        )
+        return Trove_V1_Document(updated)
     }
 
     public func updateDocumentStatus(request: Trove_V1_UpdateDocumentStatusRequest, context: ServerContext) async throws -> Trove_V1_Document {
-        throw RPCError.notBuiltYet("UpdateDocumentStatus", missing: "the SQLite metadata store has not landed")
+        let id = try RequestField.uuid(request.id, field: "id")
+        guard let status = try DocumentStatus.from(request.status, field: "status") else {
+            throw RPCError.invalidField("status", "is required")
+        }
+        let updated = try await self.store.updateDocumentStatus(
+            id: id,
+            to: status,
+            expectedVersion: try RequestField.expectedVersion(request.expectedVersion),
+            errorMessage: request.errorMessage.isEmpty ? nil : request.errorMessage
+        )
+        return Trove_V1_Document(updated)
     }
 
     public func deleteDocument(request: Trove_V1_DeleteDocumentRequest, context: ServerContext) async throws -> Trove_V1_DeleteDocumentResponse {
-        throw RPCError.notBuiltYet("DeleteDocument", missing: "the SQLite metadata store has not landed")
+        let id = try RequestField.uuid(request.id, field: "id")
+        let deletion = try await self.store.deleteDocument(
+            id: id,
+            expectedVersion: try RequestField.expectedVersion(request.expectedVersion)
+        )
+        return .with {
+            $0.chunksDeleted = UInt64(clamping: deletion.chunksDeleted)
+            $0.relationshipsDeleted = UInt64(clamping: deletion.relationshipsDeleted)
+            $0.annotationsDeleted = UInt64(clamping: deletion.annotationsDeleted)
+            $0.embeddingRecordsDeleted = UInt64(clamping: deletion.embeddingRecordsDeleted)
+        }
     }
 
+    // MARK: Chunks
+
     public func putChunks(request: Trove_V1_PutChunksRequest, context: ServerContext) async throws -> Trove_V1_PutChunksResponse {
-        throw RPCError.notBuiltYet("PutChunks", missing: "the SQLite metadata store has not landed")
+        let documentID = try RequestField.uuid(request.documentID, field: "document_id")
+        let chunks = try request.chunks.enumerated().map { index, chunk in
+            try NewChunk(chunk, documentID: documentID, field: "chunks[\(index)]")
+        }
+        let stored = try await self.store.putChunks(documentID: documentID, chunks, replaceExisting: request.replaceExisting)
+        return .with { $0.chunks = stored.map(Trove_V1_Chunk.init) }
     }
 
     public func getChunks(request: Trove_V1_GetChunksRequest, context: ServerContext) async throws -> Trove_V1_GetChunksResponse {
-        throw RPCError.notBuiltYet("GetChunks", missing: "the SQLite metadata store has not landed")
+        let ids = try request.ids.enumerated().map { index, id in try RequestField.uuid(id, field: "ids[\(index)]") }
+        let chunks = try await self.store.chunks(ids: ids)
+        return .with { $0.chunks = chunks.map(Trove_V1_Chunk.init) }
     }
 
     public func listChunks(request: Trove_V1_ListChunksRequest, context: ServerContext) async throws -> Trove_V1_ListChunksResponse {
-        throw RPCError.notBuiltYet("ListChunks", missing: "the SQLite metadata store has not landed")
+        let documentID = try RequestField.uuid(request.documentID, field: "document_id")
+        let page = try await self.store.listChunks(documentID: documentID, page: RequestField.page(request.page))
+        return .with {
+            $0.chunks = page.items.map(Trove_V1_Chunk.init)
+            $0.nextPageToken = page.nextPageToken ?? ""
+        }
     }
 
     public func deleteChunks(request: Trove_V1_DeleteChunksRequest, context: ServerContext) async throws -> Trove_V1_DeleteChunksResponse {
-        throw RPCError.notBuiltYet("DeleteChunks", missing: "the SQLite metadata store has not landed")
+        let documentID = try RequestField.uuid(request.documentID, field: "document_id")
+        let deleted = try await self.store.deleteChunks(documentID: documentID)
+        return .with { $0.chunksDeleted = UInt64(clamping: deleted) }
     }
 
     public func searchChunksText(request: Trove_V1_SearchChunksTextRequest, context: ServerContext) async throws -> Trove_V1_SearchChunksTextResponse {
-        throw RPCError.notBuiltYet("SearchChunksText", missing: "the SQLite metadata store has not landed")
+        let query = TextSearchQuery(
+            collection: request.collection,
+            query: request.query,
+            limit: Int(request.limit),
+            filter: try MetadataFilter.from(request.hasFilter ? request.filter : nil)
+        )
+        let matches = try await self.store.searchChunksText(query)
+        return .with { $0.matches = matches.map(Trove_V1_TextMatch.init) }
     }
 
+    // MARK: Relationships
+
     public func addRelationships(request: Trove_V1_AddRelationshipsRequest, context: ServerContext) async throws -> Trove_V1_AddRelationshipsResponse {
-        throw RPCError.notBuiltYet("AddRelationships", missing: "the SQLite metadata store has not landed")
+        let relationships = try request.relationships.enumerated().map { index, relationship in
+            try ChunkRelationship(relationship, field: "relationships[\(index)]")
+        }
+        let added = try await self.store.addRelationships(relationships)
+        return .with { $0.added = UInt32(clamping: added) }
     }
 
     public func listRelationships(request: Trove_V1_ListRelationshipsRequest, context: ServerContext) async throws -> Trove_V1_ListRelationshipsResponse {
-        throw RPCError.notBuiltYet("ListRelationships", missing: "the SQLite metadata store has not landed")
+        let query = RelationshipQuery(
+            sourceChunkID: try RequestField.optionalUUID(request.sourceChunkID, field: "source_chunk_id"),
+            targetChunkID: try RequestField.optionalUUID(request.targetChunkID, field: "target_chunk_id"),
+            type: request.type.isEmpty ? nil : request.type
+        )
+        let page = try await self.store.listRelationships(query, page: RequestField.page(request.page))
+        return .with {
+            $0.relationships = page.items.map(Trove_V1_ChunkRelationship.init)
+            $0.nextPageToken = page.nextPageToken ?? ""
+        }
     }
 
     public func getNeighbors(request: Trove_V1_GetNeighborsRequest, context: ServerContext) async throws -> Trove_V1_GetNeighborsResponse {
-        throw RPCError.notBuiltYet("GetNeighbors", missing: "the SQLite metadata store has not landed")
+        let chunkID = try RequestField.uuid(request.chunkID, field: "chunk_id")
+        let neighborhood = try await self.store.neighbors(of: chunkID, types: request.types, depth: Int(request.depth))
+        return .with {
+            $0.chunks = neighborhood.chunks.map(Trove_V1_Chunk.init)
+            $0.relationships = neighborhood.relationships.map(Trove_V1_ChunkRelationship.init)
+        }
     }
 
     public func deleteRelationship(request: Trove_V1_DeleteRelationshipRequest, context: ServerContext) async throws -> Trove_V1_DeleteRelationshipResponse {
-        throw RPCError.notBuiltYet("DeleteRelationship", missing: "the SQLite metadata store has not landed")
+        let deleted = try await self.store.deleteRelationship(
+            sourceChunkID: try RequestField.uuid(request.sourceChunkID, field: "source_chunk_id"),
+            targetChunkID: try RequestField.uuid(request.targetChunkID, field: "target_chunk_id"),
+            type: try RequestField.required(request.type, field: "type")
+        )
+        return .with { $0.deleted = deleted }
     }
 
+    // MARK: Annotations
+
     public func addAnnotation(request: Trove_V1_AddAnnotationRequest, context: ServerContext) async throws -> Trove_V1_Annotation {
-        throw RPCError.notBuiltYet("AddAnnotation", missing: "the SQLite metadata store has not landed")
+        guard request.hasAnnotation else {
+            throw RPCError.invalidField("annotation", "is required")
+        }
+        return Trove_V1_Annotation(try await self.store.addAnnotation(try NewAnnotation(request.annotation)))
     }
 
     public func listAnnotations(request: Trove_V1_ListAnnotationsRequest, context: ServerContext) async throws -> Trove_V1_ListAnnotationsResponse {
-        throw RPCError.notBuiltYet("ListAnnotations", missing: "the SQLite metadata store has not landed")
+        let page = try await self.store.listAnnotations(
+            target: try AnnotationTarget(request.target, field: "target"),
+            type: request.type.isEmpty ? nil : request.type,
+            page: RequestField.page(request.page)
+        )
+        return .with {
+            $0.annotations = page.items.map(Trove_V1_Annotation.init)
+            $0.nextPageToken = page.nextPageToken ?? ""
+        }
     }
 
     public func updateAnnotation(request: Trove_V1_UpdateAnnotationRequest, context: ServerContext) async throws -> Trove_V1_Annotation {
-        throw RPCError.notBuiltYet("UpdateAnnotation", missing: "the SQLite metadata store has not landed")
+        let updated = try await self.store.updateAnnotation(
+            id: try RequestField.uuid(request.id, field: "id"),
+            expectedVersion: try RequestField.expectedVersion(request.expectedVersion),
+            content: request.hasContent ? JSONObject(request.content) : nil,
+            confidence: request.hasConfidence ? request.confidence : nil
+        )
+        return Trove_V1_Annotation(updated)
     }
 
     public func deleteAnnotation(request: Trove_V1_DeleteAnnotationRequest, context: ServerContext) async throws -> Trove_V1_DeleteAnnotationResponse {
-        throw RPCError.notBuiltYet("DeleteAnnotation", missing: "the SQLite metadata store has not landed")
+        let deleted = try await self.store.deleteAnnotation(id: try RequestField.uuid(request.id, field: "id"))
+        return .with { $0.deleted = deleted }
     }
 
+    // MARK: Embedding records
+
     public func putEmbeddingRecords(request: Trove_V1_PutEmbeddingRecordsRequest, context: ServerContext) async throws -> Trove_V1_PutEmbeddingRecordsResponse {
-        throw RPCError.notBuiltYet("PutEmbeddingRecords", missing: "the SQLite metadata store has not landed")
+        let records = try request.records.enumerated().map { index, record in
+            try EmbeddingRecord(record, field: "records[\(index)]")
+        }
+        let written = try await self.store.putEmbeddingRecords(records)
+        return .with { $0.written = UInt32(clamping: written) }
     }
 
     public func listEmbeddingRecords(request: Trove_V1_ListEmbeddingRecordsRequest, context: ServerContext) async throws -> Trove_V1_ListEmbeddingRecordsResponse {
-        throw RPCError.notBuiltYet("ListEmbeddingRecords", missing: "the SQLite metadata store has not landed")
+        let scope = try EmbeddingRecordScope(chunkID: request.chunkID, documentID: request.documentID)
+        let records = try await self.store.listEmbeddingRecords(scope)
+        return .with { $0.records = records.map(Trove_V1_EmbeddingRecord.init) }
     }
 
     public func deleteEmbeddingRecords(request: Trove_V1_DeleteEmbeddingRecordsRequest, context: ServerContext) async throws -> Trove_V1_DeleteEmbeddingRecordsResponse {
-        throw RPCError.notBuiltYet("DeleteEmbeddingRecords", missing: "the SQLite metadata store has not landed")
+        let scope = try EmbeddingRecordScope(chunkID: request.chunkID, documentID: request.documentID)
+        let deleted = try await self.store.deleteEmbeddingRecords(scope)
+        return .with { $0.deleted = UInt64(clamping: deleted) }
     }
 
+    // MARK: Monitoring and retention
+
     public func getStats(request: Trove_V1_GetStatsRequest, context: ServerContext) async throws -> Trove_V1_GetStatsResponse {
-        throw RPCError.notBuiltYet("GetStats", missing: "the SQLite metadata store has not landed")
+        Trove_V1_GetStatsResponse(try await self.store.stats())
     }
 
     public func applyRetention(request: Trove_V1_ApplyRetentionRequest, context: ServerContext) async throws -> Trove_V1_ApplyRetentionResponse {
-        throw RPCError.notBuiltYet("ApplyRetention", missing: "the SQLite metadata store has not landed")
+        let result = try await self.store.applyRetention(
+            documentMaxAge: try RequestField.age(seconds: request.maxAgeSeconds, field: "max_age_seconds"),
+            auditMaxAge: try RequestField.age(seconds: request.auditMaxAgeSeconds, field: "audit_max_age_seconds"),
+            dryRun: request.dryRun
+        )
+        if !request.dryRun, result.documentsDeleted + result.auditEventsDeleted > 0 {
+            self.logger.info(
+                "retention applied",
+                metadata: ["documents_deleted": "\(result.documentsDeleted)", "audit_events_deleted": "\(result.auditEventsDeleted)"]
+            )
+        }
+        return .with {
+            $0.documentsDeleted = UInt64(clamping: result.documentsDeleted)
+            $0.auditEventsDeleted = UInt64(clamping: result.auditEventsDeleted)
+            $0.documents = result.documents.map(Trove_V1_Document.init)
+        }
     }
 
+    // MARK: API keys
+
     public func createApiKey(request: Trove_V1_CreateApiKeyRequest, context: ServerContext) async throws -> Trove_V1_CreateApiKeyResponse {
-        throw RPCError.notBuiltYet("CreateApiKey", missing: "the SQLite metadata store has not landed")
+        let role = try APIKeyRole(request.role, field: "role")
+        let secret = APIKeySecret.generate()
+        let key = try await self.store.createAPIKey(
+            NewAPIKey(name: request.name, role: role, collections: request.collections, secretHash: APIKeySecret.hash(secret))
+        )
+        self.logger.notice("API key created", metadata: ["key_id": "\(key.id)", "role": "\(key.role.rawValue)"])
+        return .with {
+            $0.key = Trove_V1_ApiKey(key)
+            $0.secret = secret
+        }
     }
 
     public func listApiKeys(request: Trove_V1_ListApiKeysRequest, context: ServerContext) async throws -> Trove_V1_ListApiKeysResponse {
-        throw RPCError.notBuiltYet("ListApiKeys", missing: "the SQLite metadata store has not landed")
+        let keys = try await self.store.listAPIKeys(includeRevoked: request.includeRevoked)
+        return .with { $0.keys = keys.map(Trove_V1_ApiKey.init) }
     }
 
     public func revokeApiKey(request: Trove_V1_RevokeApiKeyRequest, context: ServerContext) async throws -> Trove_V1_RevokeApiKeyResponse {
-        throw RPCError.notBuiltYet("RevokeApiKey", missing: "the SQLite metadata store has not landed")
+        let key = try await self.store.revokeAPIKey(id: try RequestField.required(request.id, field: "id"))
+        self.logger.notice("API key revoked", metadata: ["key_id": "\(key.id)"])
+        return .with { $0.key = Trove_V1_ApiKey(key) }
     }
 
     public func authenticateApiKey(request: Trove_V1_AuthenticateApiKeyRequest, context: ServerContext) async throws -> Trove_V1_ApiKey {
-        throw RPCError.notBuiltYet("AuthenticateApiKey", missing: "the SQLite metadata store has not landed")
+        guard !request.secret.isEmpty else {
+            throw RPCError(code: .unauthenticated, message: "secret: no API key was presented")
+        }
+        guard let key = try await self.store.authenticateAPIKey(secretHash: APIKeySecret.hash(request.secret)) else {
+            // Never echo the secret: the message goes back to whoever presented it, and into logs.
+            throw RPCError(code: .unauthenticated, message: "secret: the API key is unknown or revoked")
+        }
+        return Trove_V1_ApiKey(key)
     }
 
+    // MARK: Audit
+
     public func recordAuditEvents(request: Trove_V1_RecordAuditEventsRequest, context: ServerContext) async throws -> Trove_V1_RecordAuditEventsResponse {
-        throw RPCError.notBuiltYet("RecordAuditEvents", missing: "the SQLite metadata store has not landed")
+        let now = Date()
+        let recorded = try await self.store.recordAuditEvents(request.events.map { AuditEvent($0, now: now) })
+        return .with { $0.recorded = UInt32(clamping: recorded) }
     }
 
     public func listAuditEvents(request: Trove_V1_ListAuditEventsRequest, context: ServerContext) async throws -> Trove_V1_ListAuditEventsResponse {
-        throw RPCError.notBuiltYet("ListAuditEvents", missing: "the SQLite metadata store has not landed")
+        let query = AuditQuery(
+            keyID: request.keyID.isEmpty ? nil : request.keyID,
+            service: request.service.isEmpty ? nil : request.service,
+            method: request.method.isEmpty ? nil : request.method,
+            since: request.hasSince ? request.since.date : nil,
+            until: request.hasUntil ? request.until.date : nil
+        )
+        let page = try await self.store.listAuditEvents(query, page: RequestField.page(request.page))
+        return .with {
+            $0.events = page.items.map(Trove_V1_AuditEvent.init)
+            $0.nextPageToken = page.nextPageToken ?? ""
+        }
     }
 }

@@ -82,6 +82,7 @@ struct BenchObjectsCommand: AsyncParsableCommand {
         // Filesystem backend against a file copy.
         do {
             let service = try await ServiceProcess.start(
+                "object-storage",
                 dataDirectory: work + "/fs-service",
                 environment: ["TROVE_OBJECT_STORAGE_BACKEND": "filesystem"]
             )
@@ -109,6 +110,7 @@ struct BenchObjectsCommand: AsyncParsableCommand {
                 throw ValidationError("the S3 half needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment")
             }
             let service = try await ServiceProcess.start(
+                "object-storage",
                 dataDirectory: work + "/s3-service",
                 environment: [
                     "TROVE_OBJECT_STORAGE_BACKEND": "s3",
@@ -218,9 +220,7 @@ private func megabytesPerSecond(_ bytes: Int, _ seconds: Double) -> Double {
 }
 
 private func printTables(rows: [ResultRow], memory: [MemoryRow]) {
-    func pad(_ text: String, _ width: Int) -> String {
-        text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
-    }
+    let pad = padded
     func number(_ value: Double) -> String { String(format: "%9.1f", value) }
     func ratio(_ value: Double) -> String { String(format: "%8.2f×", value) }
 
@@ -305,90 +305,17 @@ private func copyFile(from source: String, to target: String, flush: Bool) throw
     }
 }
 
-extension Duration {
-    var seconds: Double {
-        let (seconds, attoseconds) = self.components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
-}
-
-/// A `trove serve object-storage` child process on a free loopback port.
-private final class ServiceProcess: Sendable {
-    let process: Process
-    let port: Int
-
-    private init(process: Process, port: Int) {
-        self.process = process
-        self.port = port
-    }
-
-    static func start(dataDirectory: String, environment: [String: String]) async throws -> ServiceProcess {
-        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["serve", "object-storage", "--listen", "127.0.0.1:0", "--data-dir", dataDirectory]
-        var merged = ProcessInfo.processInfo.environment
-        merged["TROVE_LOG_LEVEL"] = "warning"
-        merged.merge(environment) { _, new in new }
-        process.environment = merged
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-
-        // The service prints "trove serve object-storage: listening on HOST:PORT" once it listens.
-        let reader = output.fileHandleForReading
-        var text = ""
-        while !text.contains("\n") {
-            guard let data = try reader.read(upToCount: 1), !data.isEmpty else {
-                throw CommandFailure("trove serve object-storage exited before it listened (status \(process.isRunning ? 0 : process.terminationStatus))")
-            }
-            text += String(decoding: data, as: UTF8.self)
-        }
-        guard let address = text.components(separatedBy: "listening on ").last?.trimmingCharacters(in: .whitespacesAndNewlines),
-            let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...])
-        else {
-            process.terminate()
-            throw CommandFailure("unexpected first line from the service: \(text)")
-        }
-        return ServiceProcess(process: process, port: port)
-    }
-
-    func stop() {
-        guard self.process.isRunning else { return }
-        self.process.terminate()
-        self.process.waitUntilExit()
-    }
-
-    /// The process's resident set size, from /proc.
-    var residentBytes: Int {
-        guard let status = try? String(contentsOfFile: "/proc/\(self.process.processIdentifier)/status", encoding: .utf8) else {
-            return 0
-        }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            let kilobytes = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
-            return kilobytes * 1024
-        }
-        return 0
-    }
-
-    func withClient<Result: Sendable>(
+extension ServiceProcess {
+    fileprivate func withClient<Result: Sendable>(
         _ body: (Trove_V1_ObjectStorage.Client<HTTP2ClientTransport.Posix>) async throws -> Result
     ) async throws -> Result {
-        let transport = try HTTP2ClientTransport.Posix(
-            target: .ipv4(address: "127.0.0.1", port: self.port),
-            transportSecurity: .plaintext,
-            config: .defaults { config in
-                config.http2.targetWindowSize = 8 << 20
-                config.http2.maxFrameSize = 1 << 20
-            }
-        )
-        return try await withGRPCClient(transport: transport) { client in
+        try await self.withGRPCClient { client in
             try await body(Trove_V1_ObjectStorage.Client(wrapping: client))
         }
     }
 
     /// Uploads the case's source COUNT times, then downloads each object to a file.
-    func transfer(_ benchCase: BenchCase, bucket: String) async throws -> Transfer {
+    fileprivate func transfer(_ benchCase: BenchCase, bucket: String) async throws -> Transfer {
         try await self.withClient { storage in
             _ = try? await storage.createBucket(.with { $0.bucket = bucket })
             let clock = ContinuousClock()
@@ -422,7 +349,7 @@ private final class ServiceProcess: Sendable {
     }
 
     /// Moves one object of `bytes` in and out while sampling the service's resident memory.
-    func watchMemory(moving source: String, bytes: Int, backend: String) async throws -> MemoryRow {
+    fileprivate func watchMemory(moving source: String, bytes: Int, backend: String) async throws -> MemoryRow {
         try await self.withClient { storage in
             _ = try? await storage.createBucket(.with { $0.bucket = "bench-memory" })
             // A small round trip first, so that the baseline includes a warmed-up connection.

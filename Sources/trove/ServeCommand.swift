@@ -51,7 +51,7 @@ struct ServeCommand: AsyncParsableCommand {
             case .ingestion: configuration.ingestion.listen = address
             case .embedding: configuration.embedding.listen = address
             case .vectorSearch: configuration.vectorSearch.listen = address
-            case .metadata: configuration.metadata.listen = address
+            case .metadata: configuration.metadata.endpoint.listen = address
             case .objectStorage: configuration.objectStorage.endpoint.listen = address
             }
         }

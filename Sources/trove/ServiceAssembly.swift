@@ -1,6 +1,8 @@
+import Foundation
 import GRPCCore
 import GRPCInProcessTransport
 import Logging
+import MetadataStore
 import ObjectStores
 import S3
 import ServiceLifecycle
@@ -49,7 +51,7 @@ struct ServiceAssembly {
         var downstream: IngestionService.Downstream?
         if service == .ingestion {
             let objectStorage = try ClientConnection(address: self.configuration.objectStorage.endpoint.address, maxMessageBytes: self.configuration.maxMessageBytes)
-            let metadata = try ClientConnection(address: self.configuration.metadata.address, maxMessageBytes: self.configuration.maxMessageBytes)
+            let metadata = try ClientConnection(address: self.configuration.metadata.endpoint.address, maxMessageBytes: self.configuration.maxMessageBytes)
             let embedding = try ClientConnection(address: self.configuration.embedding.address, maxMessageBytes: self.configuration.maxMessageBytes)
             let vectorSearch = try ClientConnection(address: self.configuration.vectorSearch.address, maxMessageBytes: self.configuration.maxMessageBytes)
             lifecycle += [objectStorage, metadata, embedding, vectorSearch]
@@ -114,12 +116,46 @@ struct ServiceAssembly {
         }
     }
 
+    /// Opens (creating if needed) the metadata database; a failure stops start-up naming the file.
+    private func openMetadataStore() throws -> SQLiteMetadataStore {
+        let options = self.configuration.metadata
+        let path = self.configuration.metadataDatabasePath
+        let directory = (path as NSString).deletingLastPathComponent
+        do {
+            if !directory.isEmpty {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
+        } catch {
+            throw ConfigurationError(
+                option: "metadata.database",
+                message: "cannot create the directory \(directory) for the metadata database: \(error.localizedDescription)"
+            )
+        }
+        let synchronous: SQLiteMetadataStore.Configuration.Synchronous =
+            switch options.synchronous {
+            case .full: .full
+            case .normal: .normal
+            }
+        do {
+            return try SQLiteMetadataStore(
+                configuration: .init(
+                    path: path,
+                    busyTimeout: .milliseconds(options.busyTimeoutMilliseconds),
+                    synchronous: synchronous,
+                    retention: .init(documentMaxAge: options.retentionDays == 0 ? nil : .seconds(options.retentionDays * 86_400))
+                )
+            )
+        } catch {
+            throw ConfigurationError(option: "metadata.database", message: "cannot open the metadata database \(path): \(error)")
+        }
+    }
+
     private func endpoint(of service: TroveServiceName) -> TroveConfiguration.Endpoint {
         switch service {
         case .ingestion: self.configuration.ingestion
         case .embedding: self.configuration.embedding
         case .vectorSearch: self.configuration.vectorSearch
-        case .metadata: self.configuration.metadata
+        case .metadata: self.configuration.metadata.endpoint
         case .objectStorage: self.configuration.objectStorage.endpoint
         }
     }
@@ -160,7 +196,7 @@ struct ServiceAssembly {
             }
             return ObjectStorageService(store: store, logger: logger)
         case .metadata:
-            return MetadataService(logger: logger)
+            return MetadataService(store: try self.openMetadataStore(), logger: logger)
         case .embedding:
             return EmbeddingService(logger: logger)
         case .vectorSearch:

@@ -19,8 +19,32 @@ struct TroveConfigurationTests {
         #expect(configuration.objectStorage.backend == .filesystem)
         #expect(configuration.objectStorageRoot == "./trove-data/objects")
         #expect(configuration.objectStorage.endpoint.listen.port == 7421)
-        #expect(configuration.metadata.address == HostAndPort(host: "127.0.0.1", port: 7422))
+        #expect(configuration.metadata.endpoint.address == HostAndPort(host: "127.0.0.1", port: 7422))
         #expect(configuration.logLevel == .info)
+        #expect(configuration.metadataDatabasePath == "./trove-data/metadata.sqlite")
+        #expect(configuration.metadata.synchronous == .full)
+        #expect(configuration.metadata.busyTimeoutMilliseconds == 5000)
+        #expect(configuration.metadata.retentionDays == 0)
+    }
+
+    @Test("Metadata database options come from the file and the environment")
+    func metadataOptions() throws {
+        let yaml = """
+            data_dir: /var/lib/trove
+            metadata:
+              synchronous: normal
+              busy_timeout_ms: 250
+            """
+        let configuration = try self.withFile(yaml) { path in
+            try TroveConfiguration.load(
+                file: path,
+                environment: ["TROVE_METADATA_DATABASE": "/srv/meta.db", "TROVE_METADATA_RETENTION_DAYS": "30"]
+            )
+        }
+        #expect(configuration.metadataDatabasePath == "/srv/meta.db")
+        #expect(configuration.metadata.synchronous == .normal)
+        #expect(configuration.metadata.busyTimeoutMilliseconds == 250)
+        #expect(configuration.metadata.retentionDays == 30)
     }
 
     @Test("A YAML file sets options, and environment variables override it")
@@ -48,8 +72,8 @@ struct TroveConfigurationTests {
         #expect(configuration.objectStorage.endpoint.listen == HostAndPort(host: "::", port: 9001))
         #expect(configuration.objectStorageRoot == "/srv/objects")
         #expect(configuration.objectStorage.fsync == false)
-        #expect(configuration.metadata.address == HostAndPort(host: "metadata.internal", port: 7422))
-        #expect(configuration.metadata.listen == HostAndPort(host: "0.0.0.0", port: 7500))
+        #expect(configuration.metadata.endpoint.address == HostAndPort(host: "metadata.internal", port: 7422))
+        #expect(configuration.metadata.endpoint.listen == HostAndPort(host: "0.0.0.0", port: 7500))
     }
 
     @Test("An invalid value is an error naming the option and where it came from", arguments: [
@@ -61,6 +85,9 @@ struct TroveConfigurationTests {
         ("TROVE_MAX_MESSAGE_BYTES", "12", "max_message_bytes"),
         ("TROVE_OBJECT_STORAGE_FSYNC", "sometimes", "object_storage.fsync"),
         ("TROVE_DATA_DIR", "", "data_dir"),
+        ("TROVE_METADATA_SYNCHRONOUS", "off", "metadata.synchronous"),
+        ("TROVE_METADATA_BUSY_TIMEOUT_MS", "-1", "metadata.busy_timeout_ms"),
+        ("TROVE_METADATA_RETENTION_DAYS", "a week", "metadata.retention_days"),
     ])
     func invalidValues(variable: String, value: String, option: String) throws {
         let error = #expect(throws: ConfigurationError.self) {

@@ -128,10 +128,12 @@ struct ServeAllTests {
         let trove = try await TroveProcess.start()
         defer { Task { await trove.stopAndRemove() } }
         try await withClient(trove) { client in
+            // The metadata service is built: it answers from its SQLite file in the data directory.
+            let stats = try await Trove_V1_Metadata.Client(wrapping: client).getStats(Trove_V1_GetStatsRequest())
+            #expect(stats.databaseBytes > 0)
+            #expect(FileManager.default.fileExists(atPath: trove.dataDirectory + "/metadata.sqlite"))
+
             var errors: [RPCError?] = []
-            errors.append(await #expect(throws: RPCError.self) {
-                _ = try await Trove_V1_Metadata.Client(wrapping: client).getStats(Trove_V1_GetStatsRequest())
-            })
             errors.append(await #expect(throws: RPCError.self) {
                 _ = try await Trove_V1_Embedding.Client(wrapping: client).listModels(Trove_V1_ListModelsRequest())
             })

@@ -9,9 +9,14 @@ func withClient<Result: Sendable>(
     _ process: TroveProcess,
     _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Result
 ) async throws -> Result {
+    // Responses up to 64 MiB (grpc-swift-nio-transport 2.9.2 applies the request limit to them).
+    var methodConfig = MethodConfig(names: [MethodConfig.Name(service: "")])
+    methodConfig.maxRequestMessageBytes = 64 << 20
+    methodConfig.maxResponseMessageBytes = 64 << 20
     let transport = try HTTP2ClientTransport.Posix(
         target: .ipv4(address: process.host, port: process.port),
-        transportSecurity: .plaintext
+        transportSecurity: .plaintext,
+        serviceConfig: ServiceConfig(methodConfig: [methodConfig])
     )
     return try await withGRPCClient(transport: transport) { client in
         try await body(client)
