@@ -60,6 +60,7 @@ public struct ServiceHost: Service {
                     // and larger frames keep them moving; memory per stream stays bounded by it.
                     config.http2.targetWindowSize = 8 << 20
                     config.http2.maxFrameSize = 1 << 20
+                    config.connection.flushCoalescing = nil
                 }
             )
             let server = GRPCServer(transport: transport, services: services, interceptors: interceptors)

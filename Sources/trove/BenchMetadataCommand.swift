@@ -33,6 +33,9 @@ struct BenchMetadataCommand: AsyncParsableCommand {
     @Option(name: .long, help: "GetDocument calls (and sqlite3 reads) for the latency figures.")
     var reads: Int = 500
 
+    @Option(name: .long, help: "Rounds, the service and sqlite3 taking turns; the median insert rate of each is reported.")
+    var rounds: Int = 3
+
     @Option(name: .long, help: "Python interpreter for the sqlite3 peer.")
     var python: String = "python3"
 
@@ -43,7 +46,7 @@ struct BenchMetadataCommand: AsyncParsableCommand {
     var workDir: String?
 
     func validate() throws {
-        guard self.batches > 0, self.batchSize > 0, self.words > 0, self.reads > 0 else {
+        guard self.rounds > 0, self.batches > 0, self.batchSize > 0, self.words > 0, self.reads > 0 else {
             throw ValidationError("counts must be positive")
         }
     }
@@ -52,11 +55,51 @@ struct BenchMetadataCommand: AsyncParsableCommand {
         let work = self.workDir ?? FileManager.default.temporaryDirectory.path + "/trove-bench-" + UUID().uuidString.prefix(8)
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
-        print("trove bench metadata — \(self.batches) batches of \(self.batchSize) chunks, \(self.words) words each; \(self.reads) reads")
+        print("trove bench metadata — \(self.rounds) rounds of \(self.batches) batches of \(self.batchSize) chunks, \(self.words) words each; \(self.reads) reads")
 
+        var serviceRates: [Double] = []
+        var peerRates: [Double] = []
+        var readLatencies: [Double] = []
+        var peerReadLatencies: [Double] = []
+        var roundTrips: [Double] = []
+        let chunks = Double(self.batches * self.batchSize)
+        for round in 0..<self.rounds {
+            let result = try await self.round(round, work: work)
+            serviceRates.append(chunks / result.insertSeconds)
+            peerRates.append(chunks / result.peerInsertSeconds)
+            readLatencies += result.readLatencies
+            peerReadLatencies += result.peerReadLatencies
+            roundTrips += result.roundTrips
+        }
+        let serviceRate = percentile(serviceRates, 0.5)
+        let peerRate = percentile(peerRates, 0.5)
+        print("")
+        print(padded("", 40) + padded("trove service", 16) + padded("python sqlite3", 16) + "ratio")
+        print(
+            padded("chunk inserts / s (batches of \(self.batchSize))", 40) + padded(String(format: "%.0f", serviceRate), 16)
+                + padded(String(format: "%.0f", peerRate), 16) + String(format: "%.2f×", serviceRate / peerRate)
+        )
+        print(
+            padded("GetCollection (round trip): p50 ms", 40) + padded(String(format: "%.3f", percentile(roundTrips, 0.5)), 16)
+        )
+        for (name, quantile) in [("GetDocument, 100 chunks: p50 ms", 0.5), ("GetDocument, 100 chunks: p99 ms", 0.99)] {
+            let service = percentile(readLatencies, quantile)
+            let direct = percentile(peerReadLatencies, quantile)
+            print(
+                padded(name, 40) + padded(String(format: "%.3f", service), 16) + padded(String(format: "%.3f", direct), 16)
+                    + String(format: "%.2f× the time", service / direct)
+            )
+        }
+    }
+
+    /// One round: the inserts and reads through a fresh service, then by sqlite3 on a fresh
+    /// database with the same schema.
+    private func round(_ round: Int, work: String) async throws -> (
+        insertSeconds: Double, readLatencies: [Double], roundTrips: [Double], peerInsertSeconds: Double, peerReadLatencies: [Double]
+    ) {
         // Through the service.
-        let service = try await ServiceProcess.start("metadata", dataDirectory: work + "/service")
-        let (insertSeconds, readLatencies) = try await service.withGRPCClient { client in
+        let service = try await ServiceProcess.start("metadata", dataDirectory: work + "/service-\(round)")
+        let (insertSeconds, readLatencies, roundTrips) = try await service.withGRPCClient { client in
             let metadata = Trove_V1_Metadata.Client(wrapping: client)
             let (insertID, readID) = try await Self.prepare(metadata)
             let clock = ContinuousClock()
@@ -84,6 +127,13 @@ struct BenchMetadataCommand: AsyncParsableCommand {
                 }
             }
             let insertSeconds = (clock.now - started).seconds
+            // The smallest call, for the cost of a round trip alone.
+            var roundTrips: [Double] = []
+            for _ in 0..<self.reads {
+                let start = clock.now
+                _ = try await metadata.getCollection(.with { $0.name = "bench" })
+                roundTrips.append((clock.now - start).seconds * 1000)
+            }
             var latencies: [Double] = []
             for _ in 0..<self.reads {
                 let start = clock.now
@@ -96,12 +146,12 @@ struct BenchMetadataCommand: AsyncParsableCommand {
                     throw CommandFailure("GetDocument returned \(response.chunks.count) chunks, not 100")
                 }
             }
-            return (insertSeconds, latencies)
+            return (insertSeconds, latencies, roundTrips)
         }
         service.stop()
 
         // The same schema for the peer, made by the service, then left to sqlite3 alone.
-        let peerDirectory = work + "/peer"
+        let peerDirectory = work + "/peer-\(round)"
         let schemaMaker = try await ServiceProcess.start("metadata", dataDirectory: peerDirectory)
         let (peerInsertID, peerReadID) = try await schemaMaker.withGRPCClient { client in
             try await Self.prepare(Trove_V1_Metadata.Client(wrapping: client))
@@ -113,23 +163,7 @@ struct BenchMetadataCommand: AsyncParsableCommand {
             readDocument: peerReadID
         )
 
-        let chunks = Double(self.batches * self.batchSize)
-        let serviceRate = chunks / insertSeconds
-        let peerRate = chunks / peer.insertSeconds
-        print("")
-        print(padded("", 34) + padded("trove service", 16) + padded("python sqlite3", 16) + "ratio")
-        print(
-            padded("chunk inserts / s (batches of \(self.batchSize))", 34) + padded(String(format: "%.0f", serviceRate), 16)
-                + padded(String(format: "%.0f", peerRate), 16) + String(format: "%.2f×", serviceRate / peerRate)
-        )
-        for (name, quantile) in [("GetDocument, 100 chunks: p50 ms", 0.5), ("GetDocument, 100 chunks: p99 ms", 0.99)] {
-            let service = percentile(readLatencies, quantile)
-            let direct = percentile(peer.readLatencies, quantile)
-            print(
-                padded(name, 34) + padded(String(format: "%.3f", service), 16) + padded(String(format: "%.3f", direct), 16)
-                    + String(format: "%.2f× the time", service / direct)
-            )
-        }
+        return (insertSeconds, readLatencies, roundTrips, peer.insertSeconds, peer.readLatencies)
     }
 
     /// A collection, an empty document for the inserts and a document with 100 chunks to read.
