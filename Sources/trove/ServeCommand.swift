@@ -31,12 +31,13 @@ struct ServeCommand: AsyncParsableCommand {
     var dataDir: String?
 
     func run() async throws {
-        // Buffers of a megabyte or more (object parts, ranges, batches) are mapped and unmapped
+        // Buffers of 2 MiB or more (S3 parts and ranges, large batches) are mapped and unmapped
         // on their own, so that their memory goes back to the system when freed. By default
         // glibc raises this threshold as large blocks are freed and then keeps such blocks in
         // its per-thread arenas, so the resident set only ever grows with the largest transfers.
+        // Messages of 1 MiB stay below it: mapping each afresh costs page faults on every one.
         #if os(Linux)
-        _ = mallopt(mmapThresholdOption, 1 << 20)
+        _ = mallopt(mmapThresholdOption, 2 << 20)
         #endif
         var configuration = try TroveConfiguration.load(file: self.config)
         if let dataDir = self.dataDir {
