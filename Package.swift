@@ -104,6 +104,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // OpenBLAS, the embedding model's matrix products (Debian: libopenblas-dev).
+        .systemLibrary(
+            name: "COpenBLAS",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+
+        // Engine: the built-in text embedding model (WordPiece + all-MiniLM-L6-v2). Knows nothing of gRPC.
+        .target(
+            name: "TextEmbedding",
+            dependencies: ["COpenBLAS"],
+            swiftSettings: swiftSettings
+        ),
+
         // The five services. A service never imports another service's module.
         .target(
             name: "TroveObjectStorage",
@@ -178,6 +191,11 @@ let package = Package(
         .testTarget(
             name: "SigV4Tests",
             dependencies: ["SigV4", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TextEmbeddingTests",
+            dependencies: ["TextEmbedding"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -14,8 +14,9 @@ if ! command -v swift >/dev/null; then
 fi
 
 apt_packages=()
-# libcurl is the S3 client's transport; pkg-config finds it for the build.
-for package in libcurl4-openssl-dev pkg-config; do
+# libcurl is the S3 client's transport; pkg-config finds it for the build. OpenBLAS does the
+# embedding model's matrix products.
+for package in libcurl4-openssl-dev pkg-config libopenblas-dev; do
   dpkg -s "$package" >/dev/null 2>&1 || apt_packages+=("$package")
 done
 command -v python3 >/dev/null || apt_packages+=(python3 python3-pip python3-venv)
@@ -26,6 +27,8 @@ if ((${#apt_packages[@]})); then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${apt_packages[@]}"
 fi
+
+Scripts/fetch-model.sh  # the built-in embedding model, into .trove-model/ (skipped when present)
 
 if [ "${1:-}" = "--test" ]; then
   # grpcio and grpcio-tools for the interoperability tests; PyYAML for the deployment files;

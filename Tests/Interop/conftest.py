@@ -52,6 +52,8 @@ def stubs():
             "trove.v1.object_storage_pb2_grpc",
             "trove.v1.metadata_pb2",
             "trove.v1.metadata_pb2_grpc",
+            "trove.v1.embedding_pb2",
+            "trove.v1.embedding_pb2_grpc",
         ]
     }
     yield modules

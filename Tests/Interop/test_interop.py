@@ -80,7 +80,16 @@ def test_errors_are_grpc_statuses(server, stubs):
         with pytest.raises(grpc.RpcError) as error:
             storage.HeadObject(pb.HeadObjectRequest(bucket="errors", key="missing"), timeout=10)
         assert error.value.code() == grpc.StatusCode.NOT_FOUND
+        # The metadata service answers from SQLite; a malformed id names its field.
+        metadata = metadata_rpc.MetadataStub(channel)
+        assert metadata.GetStats(metadata_pb.GetStatsRequest(), timeout=10).database_bytes > 0
         with pytest.raises(grpc.RpcError) as error:
-            metadata_rpc.MetadataStub(channel).GetStats(metadata_pb.GetStatsRequest(), timeout=10)
+            metadata.GetDocument(metadata_pb.GetDocumentRequest(id="not-a-uuid"), timeout=10)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error.value.details().startswith("id:")
+        embedding_pb = stubs["trove.v1.embedding_pb2"]
+        embedding_rpc = stubs["trove.v1.embedding_pb2_grpc"]
+        with pytest.raises(grpc.RpcError) as error:
+            embedding_rpc.EmbeddingStub(channel).ListModels(embedding_pb.ListModelsRequest(), timeout=10)
         assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
         assert "not implemented yet" in error.value.details()

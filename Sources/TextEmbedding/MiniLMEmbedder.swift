@@ -1,0 +1,204 @@
+import COpenBLAS
+import Foundation
+import Synchronization
+
+/// sentence-transformers' all-MiniLM-L6-v2 in-process: WordPiece tokens, the 6-layer BERT
+/// encoder, mean pooling over the tokens, L2 normalisation; 384-dimensional unit vectors that
+/// match sentence-transformers' within 1e-5.
+///
+/// Thread-safety: `Sendable`, and safe to call from any task or thread. One pass at a time runs
+/// the model, under a lock that guards the reused buffers: concurrent callers queue rather than
+/// each holding a copy of the buffers, and the parallelism is inside the pass, in OpenBLAS's
+/// threads. Calls block their thread for the length of a pass (milliseconds to about a second
+/// for a large batch); run them off latency-sensitive executors, and batch texts into one call
+/// rather than making many small ones.
+public final class MiniLMEmbedder: Sendable {
+    /// How the embedder runs.
+    public struct Configuration: Sendable {
+        /// OpenBLAS threads for the matrix products; `nil` leaves OpenBLAS's default (its
+        /// `OPENBLAS_NUM_THREADS` environment variable, else one per core). The setting is
+        /// process-wide: OpenBLAS has one thread pool.
+        public var threadCount: Int?
+        /// The most tokens one forward pass takes; larger batches run as several passes. Bounds
+        /// the buffers a pass keeps: about 15 KiB per token.
+        public var maxTokensPerPass: Int
+
+        /// Creates a configuration.
+        public init(threadCount: Int? = nil, maxTokensPerPass: Int = 4096) {
+            self.threadCount = threadCount
+            self.maxTokensPerPass = maxTokensPerPass
+        }
+    }
+
+    /// A text's embedding and what the model saw of the text.
+    public struct Embedding: Sendable, Equatable {
+        /// The unit-length vector, `dimension` floats.
+        public var vector: [Float]
+        /// Tokens the model saw, `[CLS]` and `[SEP]` included: at most `maxTokens`.
+        public var tokenCount: Int
+        /// Whether the text was longer than `maxTokens` tokens and its end was not embedded.
+        public var isTruncated: Bool
+
+        /// Creates an embedding.
+        public init(vector: [Float], tokenCount: Int, isTruncated: Bool) {
+            self.vector = vector
+            self.tokenCount = tokenCount
+            self.isTruncated = isTruncated
+        }
+    }
+
+    /// The model's name as sentence-transformers publishes it.
+    public static let modelID = "all-MiniLM-L6-v2"
+    /// Where `Scripts/fetch-model.sh` puts the model, relative to the repository root.
+    public static let defaultModelPath = ".trove-model/all-MiniLM-L6-v2"
+
+    /// The model's name, `all-MiniLM-L6-v2`.
+    public var modelID: String { Self.modelID }
+    /// The length of every vector: 384.
+    public let dimension: Int
+    /// The most tokens of a text that are embedded, `[CLS]` and `[SEP]` included: 256.
+    public let maxTokens: Int
+    /// The tokenizer, for counting tokens without embedding.
+    public let tokenizer: WordPieceTokenizer
+
+    private let configuration: Configuration
+    private let model: BertModel
+    private let workspace: Mutex<BertModel.Workspace>
+
+    /// Loads the model from a sentence-transformers directory: `config.json`, `model.safetensors`
+    /// (F32), `vocab.txt`, and, when present, `sentence_bert_config.json` and `1_Pooling/config.json`.
+    public init(modelDirectory: URL, configuration: Configuration = Configuration()) throws {
+        precondition(configuration.threadCount.map { $0 >= 1 } ?? true, "threadCount must be at least 1")
+        let fileManager = FileManager.default
+        for name in ["config.json", "model.safetensors", "vocab.txt"] {
+            let path = modelDirectory.appendingPathComponent(name).path
+            guard fileManager.fileExists(atPath: path) else {
+                throw TextEmbeddingError(
+                    code: .modelNotFound,
+                    message: "\(path) does not exist; Scripts/fetch-model.sh fetches \(Self.modelID) into \(Self.defaultModelPath)")
+            }
+        }
+        let bertConfiguration = try BertModel.Configuration(
+            contentsOf: modelDirectory.appendingPathComponent("config.json"))
+        let maxTokens = try Self.readMaxSequenceLength(modelDirectory: modelDirectory) ?? 256
+        try Self.checkPooling(modelDirectory: modelDirectory)
+        guard maxTokens >= 2, maxTokens <= bertConfiguration.maxPositions else {
+            throw TextEmbeddingError(
+                code: .invalidModel,
+                message: "max_seq_length \(maxTokens) is outside 2...\(bertConfiguration.maxPositions)")
+        }
+        let tokenizer = try WordPieceTokenizer(vocabularyFile: modelDirectory.appendingPathComponent("vocab.txt"))
+        guard tokenizer.vocabularySize <= bertConfiguration.vocabularySize else {
+            throw TextEmbeddingError(
+                code: .invalidModel,
+                message: "vocab.txt has \(tokenizer.vocabularySize) tokens but the model embeds \(bertConfiguration.vocabularySize)")
+        }
+        precondition(configuration.maxTokensPerPass >= maxTokens, "maxTokensPerPass must hold one whole text")
+        if let threadCount = configuration.threadCount {
+            openblas_set_num_threads(Int32(threadCount))
+        }
+        self.model = try BertModel(
+            configuration: bertConfiguration, weightsFile: modelDirectory.appendingPathComponent("model.safetensors"))
+        self.tokenizer = tokenizer
+        self.dimension = bertConfiguration.hiddenSize
+        self.maxTokens = maxTokens
+        self.configuration = configuration
+        self.workspace = Mutex(BertModel.Workspace(configuration: bertConfiguration))
+    }
+
+    /// A text's token ids as the model sees them, `[CLS]` … `[SEP]`, cut to `maxTokens`.
+    public func tokenize(_ text: String) -> TokenizedText {
+        tokenizer.encode(text, maxLength: maxTokens)
+    }
+
+    /// The unit-length embedding of each text, in order.
+    public func embed(_ texts: [String]) throws -> [[Float]] {
+        try embeddings(for: texts).map(\.vector)
+    }
+
+    /// Each text's embedding with its token count and whether it was truncated, in order.
+    public func embeddings(for texts: [String]) throws -> [Embedding] {
+        let tokenized = texts.map(tokenize)
+        var results: [Embedding] = []
+        results.reserveCapacity(texts.count)
+        var start = 0
+        while start < tokenized.count {
+            // As many texts as fit in one pass; a pass always takes at least one.
+            var end = start
+            var tokens = 0
+            while end < tokenized.count, end == start || tokens + tokenized[end].ids.count <= configuration.maxTokensPerPass {
+                tokens += tokenized[end].ids.count
+                end += 1
+            }
+            let batch = tokenized[start..<end]
+            let vectors = workspace.withLock { workspace in
+                let states = model.encode(batch.map(\.ids), workspace: workspace)
+                return Self.meanPooledUnitVectors(states, lengths: batch.map(\.ids.count), width: dimension)
+            }
+            for (text, vector) in zip(batch, vectors) {
+                results.append(Embedding(vector: vector, tokenCount: text.ids.count, isTruncated: text.isTruncated))
+            }
+            start = end
+        }
+        return results
+    }
+
+    /// sentence-transformers' `Pooling` (mean over the text's tokens) then `Normalize` (divide by
+    /// the L2 norm, at least 1e-12).
+    private static func meanPooledUnitVectors(_ states: UnsafePointer<Float>, lengths: [Int], width: Int) -> [[Float]] {
+        var vectors: [[Float]] = []
+        vectors.reserveCapacity(lengths.count)
+        var sums = [Double](repeating: 0, count: width)
+        var row = states
+        for length in lengths {
+            for j in 0..<width { sums[j] = 0 }
+            for _ in 0..<length {
+                for j in 0..<width { sums[j] += Double(row[j]) }
+                row += width
+            }
+            let count = Double(max(length, 1))
+            var norm = 0.0
+            for j in 0..<width {
+                sums[j] /= count
+                norm += sums[j] * sums[j]
+            }
+            let scale = 1 / max(norm.squareRoot(), 1e-12)
+            vectors.append(sums.map { Float($0 * scale) })
+        }
+        return vectors
+    }
+
+    private static func readMaxSequenceLength(modelDirectory: URL) throws -> Int? {
+        struct File: Decodable { var max_seq_length: Int? }
+        let url = modelDirectory.appendingPathComponent("sentence_bert_config.json")
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        do {
+            return try JSONDecoder().decode(File.self, from: Data(contentsOf: url)).max_seq_length
+        } catch {
+            throw TextEmbeddingError(code: .invalidModel, message: "cannot read \(url.path)", cause: error)
+        }
+    }
+
+    /// Only mean pooling is implemented; a model configured otherwise must not load.
+    private static func checkPooling(modelDirectory: URL) throws {
+        struct File: Decodable {
+            var pooling_mode_cls_token: Bool?
+            var pooling_mode_mean_tokens: Bool?
+            var pooling_mode_max_tokens: Bool?
+            var pooling_mode_mean_sqrt_len_tokens: Bool?
+        }
+        let url = modelDirectory.appendingPathComponent("1_Pooling/config.json")
+        guard FileManager.default.fileExists(atPath: url.path) else { return }
+        let file: File
+        do {
+            file = try JSONDecoder().decode(File.self, from: Data(contentsOf: url))
+        } catch {
+            throw TextEmbeddingError(code: .invalidModel, message: "cannot read \(url.path)", cause: error)
+        }
+        guard file.pooling_mode_mean_tokens == true, file.pooling_mode_cls_token != true,
+            file.pooling_mode_max_tokens != true, file.pooling_mode_mean_sqrt_len_tokens != true
+        else {
+            throw TextEmbeddingError(code: .invalidModel, message: "\(url.path): only mean pooling is supported")
+        }
+    }
+}
