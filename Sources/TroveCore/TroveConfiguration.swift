@@ -87,6 +87,35 @@ public struct TroveConfiguration: Sendable {
         public var retentionDays = 0
     }
 
+    /// Embedding options.
+    public struct Embedding: Sendable, Equatable {
+        /// Which provider answers for the default model.
+        public enum Provider: String, Sendable, CaseIterable {
+            /// all-MiniLM-L6-v2, built in.
+            case minilm
+            /// Signed feature hashing of word n-grams: no model files, not semantic. Only when chosen.
+            case hashing
+        }
+
+        public var endpoint = Endpoint(port: 7423)
+        public var provider = Provider.minilm
+        /// The all-MiniLM-L6-v2 directory; empty means `<data_dir>/models/all-MiniLM-L6-v2`, else
+        /// `.trove-model/all-MiniLM-L6-v2` (where `Scripts/fetch-model.sh` puts it) when that exists.
+        public var modelDirectory = ""
+        /// The length of the hashing provider's vectors.
+        public var hashingDimension = 384
+        /// Threads for the model's matrix products; 0 means one per core.
+        public var threads = 0
+        /// The most texts one pass of the model takes from the queue of waiting requests.
+        public var maxBatchSize = 32
+        /// How long the first waiting text waits for others to share its pass.
+        public var maxBatchWaitMilliseconds = 5
+        /// The most texts one Embed or Tokenize request may hold.
+        public var maxTextsPerRequest = 2048
+        /// The largest text, in UTF-8 bytes.
+        public var maxTextBytes = 1 << 20
+    }
+
     /// The directory under which every embedded backend keeps its files.
     public var dataDirectory = "./trove-data"
     public var logLevel = Logger.Level.info
@@ -98,7 +127,7 @@ public struct TroveConfiguration: Sendable {
     public var ingestion = Endpoint(port: 7420)
     public var objectStorage = ObjectStorage()
     public var metadata = Metadata()
-    public var embedding = Endpoint(port: 7423)
+    public var embedding = Embedding()
     public var vectorSearch = Endpoint(port: 7424)
 
     /// The defaults.
@@ -112,6 +141,20 @@ public struct TroveConfiguration: Sendable {
     /// The metadata database file with the default applied.
     public var metadataDatabasePath: String {
         self.metadata.database.isEmpty ? self.dataDirectory + "/metadata.sqlite" : self.metadata.database
+    }
+
+    /// The all-MiniLM-L6-v2 directory with the defaults applied: the configured one, else
+    /// `<data_dir>/models/all-MiniLM-L6-v2`, else `.trove-model/all-MiniLM-L6-v2` under the
+    /// current directory when only that one exists.
+    public var embeddingModelDirectory: String {
+        if !self.embedding.modelDirectory.isEmpty { return self.embedding.modelDirectory }
+        let inDataDirectory = self.dataDirectory + "/models/all-MiniLM-L6-v2"
+        let fetched = FileManager.default.currentDirectoryPath + "/.trove-model/all-MiniLM-L6-v2"
+        let fileManager = FileManager.default
+        if !fileManager.fileExists(atPath: inDataDirectory + "/config.json") && fileManager.fileExists(atPath: fetched + "/config.json") {
+            return fetched
+        }
+        return inDataDirectory
     }
 
     /// Reads the configuration from an optional YAML file and the environment.
@@ -165,7 +208,23 @@ public struct TroveConfiguration: Sendable {
             range: 0...600_000
         )
         self.metadata.retentionDays = try reader.integer("metadata.retention_days", default: defaults.metadata.retentionDays, range: 0...36_500)
-        self.embedding = try reader.endpoint("embedding", default: defaults.embedding)
+        self.embedding.endpoint = try reader.endpoint("embedding", default: defaults.embedding.endpoint)
+        self.embedding.provider = try reader.choice("embedding.provider", default: defaults.embedding.provider)
+        self.embedding.modelDirectory = try reader.string("embedding.model_dir", default: defaults.embedding.modelDirectory, allowEmpty: true)
+        self.embedding.hashingDimension = try reader.integer("embedding.hashing_dimension", default: defaults.embedding.hashingDimension, range: 1...65_536)
+        self.embedding.threads = try reader.integer("embedding.threads", default: defaults.embedding.threads, range: 0...1024)
+        self.embedding.maxBatchSize = try reader.integer("embedding.max_batch_size", default: defaults.embedding.maxBatchSize, range: 1...4096)
+        self.embedding.maxBatchWaitMilliseconds = try reader.integer(
+            "embedding.max_batch_wait_ms",
+            default: defaults.embedding.maxBatchWaitMilliseconds,
+            range: 0...10_000
+        )
+        self.embedding.maxTextsPerRequest = try reader.integer(
+            "embedding.max_texts_per_request",
+            default: defaults.embedding.maxTextsPerRequest,
+            range: 1...1_000_000
+        )
+        self.embedding.maxTextBytes = try reader.integer("embedding.max_text_bytes", default: defaults.embedding.maxTextBytes, range: 1...(1 << 30))
         self.vectorSearch = try reader.endpoint("vector_search", default: defaults.vectorSearch)
     }
 

@@ -50,7 +50,7 @@ struct ServeCommand: AsyncParsableCommand {
             switch self.role {
             case .all: configuration.listen = address
             case .ingestion: configuration.ingestion.listen = address
-            case .embedding: configuration.embedding.listen = address
+            case .embedding: configuration.embedding.endpoint.listen = address
             case .vectorSearch: configuration.vectorSearch.listen = address
             case .metadata: configuration.metadata.endpoint.listen = address
             case .objectStorage: configuration.objectStorage.endpoint.listen = address

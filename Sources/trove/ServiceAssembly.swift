@@ -52,7 +52,7 @@ struct ServiceAssembly {
         if service == .ingestion {
             let objectStorage = try ClientConnection(address: self.configuration.objectStorage.endpoint.address, maxMessageBytes: self.configuration.maxMessageBytes)
             let metadata = try ClientConnection(address: self.configuration.metadata.endpoint.address, maxMessageBytes: self.configuration.maxMessageBytes)
-            let embedding = try ClientConnection(address: self.configuration.embedding.address, maxMessageBytes: self.configuration.maxMessageBytes)
+            let embedding = try ClientConnection(address: self.configuration.embedding.endpoint.address, maxMessageBytes: self.configuration.maxMessageBytes)
             let vectorSearch = try ClientConnection(address: self.configuration.vectorSearch.address, maxMessageBytes: self.configuration.maxMessageBytes)
             lifecycle += [objectStorage, metadata, embedding, vectorSearch]
             downstream = IngestionService.Downstream(
@@ -150,10 +150,41 @@ struct ServiceAssembly {
         }
     }
 
+    /// The configured provider; a missing model is logged, not fatal: the service starts and
+    /// answers FAILED_PRECONDITION naming Scripts/fetch-model.sh until the model is fetched.
+    private func makeEmbeddingService(logger: Logger) -> EmbeddingService {
+        let options = self.configuration.embedding
+        let provider: any EmbeddingProvider
+        switch options.provider {
+        case .minilm:
+            let directory = self.configuration.embeddingModelDirectory
+            let minilm = MiniLMProvider(
+                configuration: .init(
+                    modelDirectory: URL(fileURLWithPath: directory),
+                    threadCount: options.threads == 0 ? nil : options.threads,
+                    batching: .init(maxBatchSize: options.maxBatchSize, maxWait: .milliseconds(options.maxBatchWaitMilliseconds))
+                )
+            )
+            if let reason = minilm.unavailableReason {
+                logger.warning("embedding model unavailable", metadata: ["reason": "\(reason)"])
+            } else {
+                logger.info("embedding model loaded", metadata: ["model": "\(minilm.modelID)", "directory": "\(directory)"])
+            }
+            provider = minilm
+        case .hashing:
+            provider = HashingProvider(dimension: options.hashingDimension)
+        }
+        return EmbeddingService(
+            providers: [provider],
+            limits: .init(maxTextsPerRequest: options.maxTextsPerRequest, maxTextBytes: options.maxTextBytes),
+            logger: logger
+        )
+    }
+
     private func endpoint(of service: TroveServiceName) -> TroveConfiguration.Endpoint {
         switch service {
         case .ingestion: self.configuration.ingestion
-        case .embedding: self.configuration.embedding
+        case .embedding: self.configuration.embedding.endpoint
         case .vectorSearch: self.configuration.vectorSearch
         case .metadata: self.configuration.metadata.endpoint
         case .objectStorage: self.configuration.objectStorage.endpoint
@@ -198,7 +229,7 @@ struct ServiceAssembly {
         case .metadata:
             return MetadataService(store: try self.openMetadataStore(), logger: logger)
         case .embedding:
-            return EmbeddingService(logger: logger)
+            return self.makeEmbeddingService(logger: logger)
         case .vectorSearch:
             return VectorSearchService(logger: logger)
         case .ingestion:

@@ -87,9 +87,10 @@ def test_errors_are_grpc_statuses(server, stubs):
             metadata.GetDocument(metadata_pb.GetDocumentRequest(id="not-a-uuid"), timeout=10)
         assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert error.value.details().startswith("id:")
+        # The embedding service answers too; an empty batch names its field.
         embedding_pb = stubs["trove.v1.embedding_pb2"]
         embedding_rpc = stubs["trove.v1.embedding_pb2_grpc"]
         with pytest.raises(grpc.RpcError) as error:
-            embedding_rpc.EmbeddingStub(channel).ListModels(embedding_pb.ListModelsRequest(), timeout=10)
-        assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
-        assert "not implemented yet" in error.value.details()
+            embedding_rpc.EmbeddingStub(channel).Embed(embedding_pb.EmbedRequest(), timeout=10)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error.value.details().startswith("texts")

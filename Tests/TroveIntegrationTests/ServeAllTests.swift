@@ -133,10 +133,11 @@ struct ServeAllTests {
             #expect(stats.databaseBytes > 0)
             #expect(FileManager.default.fileExists(atPath: trove.dataDirectory + "/metadata.sqlite"))
 
+            // So is the embedding service, with its built-in model listed.
+            let models = try await Trove_V1_Embedding.Client(wrapping: client).listModels(Trove_V1_ListModelsRequest())
+            #expect(models.models.contains { $0.id == "all-MiniLM-L6-v2" && $0.isDefault })
+
             var errors: [RPCError?] = []
-            errors.append(await #expect(throws: RPCError.self) {
-                _ = try await Trove_V1_Embedding.Client(wrapping: client).listModels(Trove_V1_ListModelsRequest())
-            })
             errors.append(await #expect(throws: RPCError.self) {
                 _ = try await Trove_V1_VectorSearch.Client(wrapping: client).listCollections(Trove_V1_ListVectorCollectionsRequest())
             })

@@ -1,0 +1,190 @@
+import Foundation
+import Synchronization
+
+/// Gathers the texts of concurrent requests into batches for an engine that runs one pass at a
+/// time and blocks its thread while it does (`MiniLMEmbedder`).
+///
+/// A text waits until `maxBatchSize` texts are waiting or the oldest has waited `maxWait`; then up
+/// to `maxBatchSize` texts, oldest first, are sorted by length (so a pass pads little) and run in
+/// one call on the batcher's own thread, off the cooperative pool. Each request gets its vectors
+/// back in its own order. A request larger than a batch is spread over several.
+public final class DynamicBatcher: Sendable {
+    /// How texts are batched.
+    public struct Configuration: Sendable {
+        /// The most texts one engine call takes.
+        public var maxBatchSize: Int
+        /// How long the oldest waiting text waits for others to share its call.
+        public var maxWait: Duration
+
+        /// Creates a configuration.
+        public init(maxBatchSize: Int = 32, maxWait: Duration = .milliseconds(5)) {
+            precondition(maxBatchSize >= 1, "maxBatchSize must be at least 1")
+            self.maxBatchSize = maxBatchSize
+            self.maxWait = maxWait
+        }
+    }
+
+    /// What the batcher has done since it started.
+    public struct Statistics: Sendable, Equatable {
+        /// Engine calls made.
+        public var batches = 0
+        /// Texts embedded.
+        public var texts = 0
+        /// The most texts one call took.
+        public var largestBatch = 0
+    }
+
+    /// The blocking work: each text's vector, in the order given.
+    public typealias Engine = @Sendable ([String]) throws -> [TextVector]
+
+    private let queue: BatchQueue
+
+    /// Starts the batcher's thread; it ends when the batcher is released.
+    public init(configuration: Configuration = Configuration(), name: String = "trove.embedding.batcher", engine: @escaping Engine) {
+        self.queue = BatchQueue(configuration: configuration, engine: engine)
+        let queue = self.queue
+        let thread = Thread { queue.run() }
+        thread.name = name
+        thread.start()
+    }
+
+    deinit {
+        self.queue.shutDown()
+    }
+
+    /// What the batcher has done so far.
+    public var statistics: Statistics {
+        self.queue.statistics.withLock { $0 }
+    }
+
+    /// Each text's vector, in order, once the batches holding them have run.
+    public func embed(_ texts: [String]) async throws -> [TextVector] {
+        if texts.isEmpty { return [] }
+        return try await withCheckedThrowingContinuation { continuation in
+            self.queue.enqueue(PendingRequest(count: texts.count, continuation: continuation), texts: texts)
+        }
+    }
+}
+
+/// A request whose texts are in the queue. Only the batcher's thread touches it after enqueueing.
+private final class PendingRequest: @unchecked Sendable {
+    var results: [TextVector?]
+    var remaining: Int
+    var isFinished = false
+    let continuation: CheckedContinuation<[TextVector], any Error>
+
+    init(count: Int, continuation: CheckedContinuation<[TextVector], any Error>) {
+        self.results = Array(repeating: nil, count: count)
+        self.remaining = count
+        self.continuation = continuation
+    }
+
+    func fail(_ error: any Error) {
+        guard !self.isFinished else { return }
+        self.isFinished = true
+        self.continuation.resume(throwing: error)
+    }
+}
+
+private struct QueuedText {
+    let request: PendingRequest
+    let index: Int
+    let text: String
+    let enqueued: Date
+}
+
+/// The queue and the worker loop; the condition guards `waiting` and `isShutDown`.
+private final class BatchQueue: @unchecked Sendable {
+    let configuration: DynamicBatcher.Configuration
+    let engine: DynamicBatcher.Engine
+    let statistics = Mutex(DynamicBatcher.Statistics())
+    private let condition = NSCondition()
+    private var waiting: [QueuedText] = []
+    private var isShutDown = false
+
+    init(configuration: DynamicBatcher.Configuration, engine: @escaping DynamicBatcher.Engine) {
+        self.configuration = configuration
+        self.engine = engine
+    }
+
+    func enqueue(_ request: PendingRequest, texts: [String]) {
+        let now = Date()
+        self.condition.lock()
+        if self.isShutDown {
+            self.condition.unlock()
+            request.fail(EmbeddingError(code: .unavailable, message: "the embedding batcher has shut down"))
+            return
+        }
+        for (index, text) in texts.enumerated() {
+            self.waiting.append(QueuedText(request: request, index: index, text: text, enqueued: now))
+        }
+        self.condition.signal()
+        self.condition.unlock()
+    }
+
+    func shutDown() {
+        self.condition.lock()
+        self.isShutDown = true
+        self.condition.signal()
+        self.condition.unlock()
+    }
+
+    func run() {
+        let maxWait = Double(self.configuration.maxWait.components.seconds)
+            + Double(self.configuration.maxWait.components.attoseconds) / 1e18
+        while true {
+            self.condition.lock()
+            while self.waiting.isEmpty && !self.isShutDown {
+                self.condition.wait()
+            }
+            if self.isShutDown {
+                let abandoned = self.waiting
+                self.waiting.removeAll()
+                self.condition.unlock()
+                for item in abandoned {
+                    item.request.fail(EmbeddingError(code: .unavailable, message: "the embedding batcher has shut down"))
+                }
+                return
+            }
+            let deadline = self.waiting[0].enqueued.addingTimeInterval(maxWait)
+            while self.waiting.count < self.configuration.maxBatchSize && !self.isShutDown && Date() < deadline {
+                _ = self.condition.wait(until: deadline)
+            }
+            let count = min(self.waiting.count, self.configuration.maxBatchSize)
+            let batch = Array(self.waiting.prefix(count))
+            self.waiting.removeFirst(count)
+            self.condition.unlock()
+            self.process(batch)
+        }
+    }
+
+    private func process(_ batch: [QueuedText]) {
+        // Texts of requests that already failed are not worth a pass.
+        let live = batch.filter { !$0.request.isFinished }.sorted { $0.text.utf8.count < $1.text.utf8.count }
+        if live.isEmpty { return }
+        let vectors: [TextVector]
+        do {
+            vectors = try self.engine(live.map(\.text))
+            guard vectors.count == live.count else {
+                throw EmbeddingError(code: .internalError, message: "the engine returned \(vectors.count) vectors for \(live.count) texts")
+            }
+        } catch {
+            for item in live { item.request.fail(error) }
+            return
+        }
+        self.statistics.withLock { statistics in
+            statistics.batches += 1
+            statistics.texts += live.count
+            statistics.largestBatch = max(statistics.largestBatch, live.count)
+        }
+        for (item, vector) in zip(live, vectors) {
+            let request = item.request
+            request.results[item.index] = vector
+            request.remaining -= 1
+            if request.remaining == 0 && !request.isFinished {
+                request.isFinished = true
+                request.continuation.resume(returning: request.results.map { $0! })
+            }
+        }
+    }
+}

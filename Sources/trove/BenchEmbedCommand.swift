@@ -1,0 +1,140 @@
+import ArgumentParser
+import Foundation
+import TextEmbedding
+
+/// `trove bench embed`: the built-in all-MiniLM-L6-v2 against sentence-transformers on PyTorch,
+/// the same model files and sentences, in one run.
+struct BenchEmbedCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "embed",
+        abstract: "Embedding throughput and latency of the built-in model versus sentence-transformers on PyTorch.",
+        discussion: """
+            Embeds the sentences of Benchmarks/sentences.txt (32 different ~60-word English \
+            sentences) in one batch, on each thread count, and one short sentence at a time; then \
+            runs Benchmarks/pytorch_embed.py to do the same with sentence-transformers. \
+            Benchmarks/embed.sh installs PyTorch into .venv-bench and runs this.
+            """
+    )
+
+    @Option(name: .long, help: "The model directory (Scripts/fetch-model.sh puts it here).")
+    var modelDir: String = ".trove-model/all-MiniLM-L6-v2"
+
+    @Option(name: .long, help: "One sentence per line.")
+    var sentences: String = "Benchmarks/sentences.txt"
+
+    @Option(name: .long, help: "Thread counts to measure.")
+    var threads: [Int] = [1, 2]
+
+    @Option(name: .long, help: "Timed batches per thread count; the best is reported by both sides.")
+    var rounds: Int = 5
+
+    @Option(name: .long, help: "Python with torch and sentence-transformers, for the peer (empty: skip the peer).")
+    var python: String = ".venv-bench/bin/python"
+
+    @Option(name: .long, help: "The PyTorch peer script.")
+    var peerScript: String = "Benchmarks/pytorch_embed.py"
+
+    func validate() throws {
+        guard self.rounds > 0, !self.threads.isEmpty, self.threads.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("rounds and thread counts must be positive")
+        }
+    }
+
+    func run() async throws {
+        let texts = try String(contentsOfFile: self.sentences, encoding: .utf8)
+            .split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !texts.isEmpty else { throw ValidationError("\(self.sentences) holds no sentences") }
+        let clock = ContinuousClock()
+        var rates: [Int: Double] = [:]
+        var shortLatency = 0.0
+        for threadCount in self.threads {
+            let embedder = try MiniLMEmbedder(
+                modelDirectory: URL(fileURLWithPath: self.modelDir),
+                configuration: .init(threadCount: threadCount)
+            )
+            _ = try embedder.embed(texts)  // warm-up
+            var best = 0.0
+            for _ in 0..<self.rounds {
+                let start = clock.now
+                let vectors = try embedder.embed(texts)
+                let elapsed = (clock.now - start).seconds
+                guard vectors.count == texts.count else { throw CommandFailure("embedded \(vectors.count) of \(texts.count)") }
+                best = max(best, Double(texts.count) / elapsed)
+            }
+            rates[threadCount] = best
+            if threadCount == self.threads[0] {
+                var latencies: [Double] = []
+                for _ in 0..<50 {
+                    let start = clock.now
+                    _ = try embedder.embed(["What is the capital of France?"])
+                    latencies.append((clock.now - start).seconds * 1000)
+                }
+                shortLatency = latencies.sorted()[latencies.count / 2]
+            }
+        }
+        let rss = Double(peakResidentBytes()) / 1_048_576
+
+        var peer: (rates: [Int: Double], latency: Double, rss: Double)?
+        if !self.python.isEmpty {
+            peer = try self.runPeer()
+        }
+
+        let tokens = texts.map { min(256, $0.split(separator: " ").count) }.reduce(0, +)
+        print("trove bench embed — all-MiniLM-L6-v2, \(texts.count) sentences (~\(tokens / texts.count) words each), best of \(self.rounds)")
+        print("")
+        print(padded("", 40) + padded("trove (Swift)", 16) + padded("PyTorch", 16) + "ratio")
+        for threadCount in self.threads {
+            let ours = rates[threadCount] ?? 0
+            let theirs = peer?.rates[threadCount]
+            print(
+                padded("sentences / s, batch of 32, \(threadCount) thread\(threadCount == 1 ? "" : "s")", 40)
+                    + padded(String(format: "%.1f", ours), 16)
+                    + padded(theirs.map { String(format: "%.1f", $0) } ?? "-", 16)
+                    + (theirs.map { String(format: "%.2f×", ours / $0) } ?? "")
+            )
+        }
+        print(
+            padded("one short sentence, p50 ms", 40) + padded(String(format: "%.2f", shortLatency), 16)
+                + padded(peer.map { String(format: "%.2f", $0.latency) } ?? "-", 16)
+                + (peer.map { String(format: "%.2f× the time", shortLatency / $0.latency) } ?? "")
+        )
+        print(
+            padded("peak resident memory, MiB", 40) + padded(String(format: "%.0f", rss), 16)
+                + padded(peer.map { String(format: "%.0f", $0.rss) } ?? "-", 16)
+        )
+    }
+
+    private func runPeer() throws -> (rates: [Int: Double], latency: Double, rss: Double) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [self.python, self.peerScript, self.modelDir, self.sentences, String(self.rounds)] + self.threads.map(String.init)
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw CommandFailure("the PyTorch peer exited with status \(process.terminationStatus) (Benchmarks/embed.sh installs it)")
+        }
+        struct Result: Decodable {
+            let threads: [String: Double]
+            let short_latency_ms: Double
+            let rss_mib: Double
+        }
+        let result = try JSONDecoder().decode(Result.self, from: data)
+        var rates: [Int: Double] = [:]
+        for (key, value) in result.threads {
+            if let threads = Int(key) { rates[threads] = value }
+        }
+        return (rates, result.short_latency_ms, result.rss_mib)
+    }
+}
+
+/// This process's peak resident set size, from /proc.
+private func peakResidentBytes() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        return (line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0) * 1024
+    }
+    return 0
+}
