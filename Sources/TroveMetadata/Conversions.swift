@@ -375,7 +375,7 @@ extension NewDocument {
 extension Trove_V1_Document {
     init(_ document: Document) {
         self.init()
-        self.id = document.id.uuidString.lowercased()
+        self.id = document.id.lowercasedText
         self.collection = document.collection
         self.filename = document.filename
         self.mimeType = document.mimeType
@@ -416,8 +416,8 @@ extension NewChunk {
 extension Trove_V1_Chunk {
     init(_ chunk: Chunk) {
         self.init()
-        self.id = chunk.id.uuidString.lowercased()
-        self.documentID = chunk.documentID.uuidString.lowercased()
+        self.id = chunk.id.lowercasedText
+        self.documentID = chunk.documentID.lowercasedText
         self.sequence = UInt32(clamping: chunk.sequence)
         self.content = chunk.content
         self.startOffset = UInt64(clamping: chunk.startOffset)
@@ -454,8 +454,8 @@ extension ChunkRelationship {
 extension Trove_V1_ChunkRelationship {
     init(_ relationship: ChunkRelationship) {
         self.init()
-        self.sourceChunkID = relationship.sourceChunkID.uuidString.lowercased()
-        self.targetChunkID = relationship.targetChunkID.uuidString.lowercased()
+        self.sourceChunkID = relationship.sourceChunkID.lowercasedText
+        self.targetChunkID = relationship.targetChunkID.lowercasedText
         self.type = relationship.type
         self.weight = relationship.weight
         self.metadata = Google_Protobuf_Struct(relationship.metadata)
@@ -476,8 +476,8 @@ extension Trove_V1_AnnotationTarget {
     init(_ target: AnnotationTarget) {
         self.init()
         switch target {
-        case .document(let id): self.target = .documentID(id.uuidString.lowercased())
-        case .chunk(let id): self.target = .chunkID(id.uuidString.lowercased())
+        case .document(let id): self.target = .documentID(id.lowercasedText)
+        case .chunk(let id): self.target = .chunkID(id.lowercasedText)
         }
     }
 }
@@ -497,7 +497,7 @@ extension NewAnnotation {
 extension Trove_V1_Annotation {
     init(_ annotation: Annotation) {
         self.init()
-        self.id = annotation.id.uuidString.lowercased()
+        self.id = annotation.id.lowercasedText
         self.target = Trove_V1_AnnotationTarget(annotation.target)
         self.annotator = annotation.annotator
         self.type = annotation.type
@@ -527,7 +527,7 @@ extension EmbeddingRecord {
 extension Trove_V1_EmbeddingRecord {
     init(_ record: EmbeddingRecord) {
         self.init()
-        self.chunkID = record.chunkID.uuidString.lowercased()
+        self.chunkID = record.chunkID.lowercasedText
         self.model = record.model
         self.dimension = UInt32(clamping: record.dimension)
         self.vectorCollection = record.vectorCollection

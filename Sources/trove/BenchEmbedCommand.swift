@@ -105,17 +105,10 @@ struct BenchEmbedCommand: AsyncParsableCommand {
     }
 
     private func runPeer() throws -> (rates: [Int: Double], latency: Double, rss: Double) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [self.python, self.peerScript, self.modelDir, self.sentences, String(self.rounds)] + self.threads.map(String.init)
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CommandFailure("the PyTorch peer exited with status \(process.terminationStatus) (Benchmarks/embed.sh installs it)")
-        }
+        let data = try runPeerProgram(
+            [self.python, self.peerScript, self.modelDir, self.sentences, String(self.rounds)] + self.threads.map(String.init),
+            name: "PyTorch peer (Benchmarks/embed.sh installs it)"
+        )
         struct Result: Decodable {
             let threads: [String: Double]
             let short_latency_ms: Double

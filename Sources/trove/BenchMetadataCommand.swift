@@ -208,20 +208,13 @@ struct BenchMetadataCommand: AsyncParsableCommand {
     }
 
     private func runPeer(database: String, insertDocument: String, readDocument: String) throws -> (insertSeconds: Double, readLatencies: [Double]) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            self.python, self.peerScript, database, insertDocument, readDocument,
-            String(self.batches), String(self.batchSize), String(self.reads), String(self.words),
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CommandFailure("the sqlite3 peer exited with status \(process.terminationStatus)")
-        }
+        let data = try runPeerProgram(
+            [
+                self.python, self.peerScript, database, insertDocument, readDocument,
+                String(self.batches), String(self.batchSize), String(self.reads), String(self.words),
+            ],
+            name: "sqlite3 peer"
+        )
         struct Result: Decodable {
             let insert_seconds: Double
             let read_latencies_ms: [Double]

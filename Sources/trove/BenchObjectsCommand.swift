@@ -145,19 +145,10 @@ struct BenchObjectsCommand: AsyncParsableCommand {
     }
 
     private func runBoto3(endpoint: String, cases: [BenchCase]) throws -> [String: Transfer] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments =
-            [self.python, self.boto3Script, endpoint, "bench-boto3"]
-            + cases.map { "\($0.name):\($0.source):\($0.count)" }
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CommandFailure("the boto3 peer exited with status \(process.terminationStatus)")
-        }
+        let data = try runPeerProgram(
+            [self.python, self.boto3Script, endpoint, "bench-boto3"] + cases.map { "\($0.name):\($0.source):\($0.count)" },
+            name: "boto3 peer"
+        )
         struct Line: Decodable {
             let `case`: String
             let bytes: Int

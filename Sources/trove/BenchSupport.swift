@@ -81,6 +81,23 @@ final class ServiceProcess: Sendable {
     }
 }
 
+/// Runs a benchmark's peer (`/usr/bin/env ARGUMENTS…`) and returns what it printed; `name` says
+/// which peer failed.
+func runPeerProgram(_ arguments: [String], name: String) throws -> Data {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    let output = Pipe()
+    process.standardOutput = output
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        throw CommandFailure("the \(name) exited with status \(process.terminationStatus)")
+    }
+    return data
+}
+
 extension Duration {
     var seconds: Double {
         let (seconds, attoseconds) = self.components

@@ -258,3 +258,16 @@ struct ConstraintTests {
         }
     }
 }
+
+@Suite("UUID text")
+struct UUIDTextTests {
+    @Test("lowercasedText is uuidString in lower case, for every byte value")
+    func matchesFoundation() {
+        var ids = (0..<1000).map { _ in UUID() }
+        ids.append(UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))
+        ids.append(UUID(uuid: (255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255)))
+        for id in ids {
+            #expect(id.lowercasedText == id.uuidString.lowercased())
+        }
+    }
+}
