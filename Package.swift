@@ -57,6 +57,7 @@ let package = Package(
             name: "ObjectStores",
             dependencies: [
                 "S3",
+                "SigV4",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 logging,

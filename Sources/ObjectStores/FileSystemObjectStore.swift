@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import NIOPosix
+import SigV4
 
 import Glibc
 
@@ -144,7 +145,7 @@ public struct FileSystemObjectStore: ObjectStore {
                 size += UInt64(chunk.count)
                 try await self.blocking { try file.writeAll(chunk) }
             }
-            let sha256 = hasher.finalize().hexString
+            let sha256 = hasher.finalize().hex
             if let expected = object.expectedSHA256, expected.lowercased() != sha256 {
                 throw ObjectStoreError(
                     .dataLoss,
@@ -451,7 +452,7 @@ private final class ObjectFileReader: @unchecked Sendable {
         if let expected = self.expectedSHA256 {
             self.hasher.update(data: chunk)
             if self.position == self.end {
-                let actual = self.hasher.finalize().hexString
+                let actual = self.hasher.finalize().hex
                 guard actual == expected else {
                     throw ObjectStoreError(
                         .dataLoss,
@@ -461,23 +462,5 @@ private final class ObjectFileReader: @unchecked Sendable {
             }
         }
         return chunk
-    }
-}
-
-extension Digest {
-    /// Lower-case hex.
-    var hexString: String {
-        var result = ""
-        result.reserveCapacity(Self.byteCount * 2)
-        for byte in self {
-            result += String(byte, radix: 16).leftPadded(to: 2)
-        }
-        return result
-    }
-}
-
-extension String {
-    fileprivate func leftPadded(to width: Int) -> String {
-        self.count >= width ? self : String(repeating: "0", count: width - self.count) + self
     }
 }

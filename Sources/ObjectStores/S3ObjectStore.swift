@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import S3
+import SigV4
 
 /// Keeps objects in S3 or an S3-compatible server (MinIO, …).
 ///
@@ -104,7 +105,7 @@ public struct S3ObjectStore: ObjectStore {
         var uploadID: String?
 
         func checkedDigest() throws -> String {
-            let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+            let digest = hasher.finalize().hex
             if let expected = object.expectedSHA256, expected.lowercased() != digest {
                 throw ObjectStoreError(.dataLoss, "the bytes received hash to \(digest), not the expected_sha256 \(expected); nothing was stored")
             }
@@ -486,7 +487,7 @@ private final class S3RangeReader: @unchecked Sendable {
         if let expected = self.expectedSHA256 {
             self.hasher.update(data: chunk)
             if self.pending.isEmpty && self.nextStart == self.end {
-                let actual = self.hasher.finalize().map { String(format: "%02x", $0) }.joined()
+                let actual = self.hasher.finalize().hex
                 guard actual == expected else {
                     throw ObjectStoreError(.dataLoss, "object '\(self.key)' in bucket '\(self.bucket)' hashes to \(actual) but was stored with SHA-256 \(expected)")
                 }

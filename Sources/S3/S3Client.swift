@@ -111,7 +111,7 @@ public struct S3Client: Sendable {
         body: Data? = nil,
         idempotent: Bool = true
     ) async throws -> Response {
-        let payloadHash = SHA256.hash(data: body ?? Data()).map { String(format: "%02x", $0) }.joined()
+        let payloadHash = SHA256.hash(data: body ?? Data()).hex
         let (host, path) = self.hostAndPath(bucket: bucket, key: key)
         let attempts = idempotent ? max(1, self.configuration.maxAttempts) : 1
         var attempt = 0

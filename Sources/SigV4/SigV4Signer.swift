@@ -230,8 +230,8 @@ struct SigningDate {
 }
 
 extension Sequence where Element == UInt8 {
-    /// Lower-case hex.
-    var hex: String {
+    /// Lower-case hex, as SigV4 and Trove's stored SHA-256 digests spell bytes.
+    public var hex: String {
         let digits = Array("0123456789abcdef".utf8)
         var bytes: [UInt8] = []
         for byte in self {

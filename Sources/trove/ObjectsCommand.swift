@@ -2,6 +2,7 @@ import ArgumentParser
 import Crypto
 import Foundation
 import GRPCCore
+import SigV4
 import SwiftProtobuf
 import TroveContracts
 
@@ -274,7 +275,7 @@ func sha256Hex(ofFile path: String) throws -> String {
     while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
         hasher.update(data: chunk)
     }
-    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    return hasher.finalize().hex
 }
 
 /// Reads a file in chunks while hashing what it read.
@@ -298,6 +299,6 @@ private final class HashingReader: @unchecked Sendable {
     }
 
     var digest: String {
-        self.hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        self.hasher.finalize().hex
     }
 }
