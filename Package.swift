@@ -184,6 +184,7 @@ let package = Package(
         // Starts the servers tests talk to (moto_server for S3).
         .target(
             name: "TroveTestSupport",
+            dependencies: [grpcCore],
             path: "Tests/TroveTestSupport",
             swiftSettings: swiftSettings
         ),
@@ -210,6 +211,7 @@ let package = Package(
         .testTarget(
             name: "TroveMetadataTests",
             dependencies: [
+                "TroveTestSupport",
                 "TroveMetadata", "TroveContracts", "MetadataStore", grpcCore, swiftProtobuf, logging,
                 .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
             ],
@@ -218,6 +220,7 @@ let package = Package(
         .testTarget(
             name: "TroveEmbeddingTests",
             dependencies: [
+                "TroveTestSupport",
                 "TroveEmbedding", "TroveContracts", "TextEmbedding", grpcCore, logging,
                 .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
             ],

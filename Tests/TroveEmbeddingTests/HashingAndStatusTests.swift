@@ -3,6 +3,7 @@ import GRPCCore
 import Testing
 import TroveContracts
 import TroveEmbedding
+import TroveTestSupport
 
 @Suite("Hashing provider and request statuses")
 struct HashingAndStatusTests {

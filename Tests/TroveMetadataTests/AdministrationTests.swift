@@ -3,6 +3,7 @@ import GRPCCore
 import SwiftProtobuf
 import Testing
 import TroveContracts
+import TroveTestSupport
 
 @Suite("Metadata service: stats, retention, API keys and audit over gRPC")
 struct AdministrationTests {

@@ -3,6 +3,7 @@ import GRPCCore
 import SwiftProtobuf
 import Testing
 import TroveContracts
+import TroveTestSupport
 
 @Suite("Metadata service: chunks and full-text search over gRPC")
 struct ChunkAndSearchTests {

@@ -3,6 +3,7 @@ import GRPCCore
 import SwiftProtobuf
 import Testing
 import TroveContracts
+import TroveTestSupport
 
 @Suite("Metadata service: collections and documents over gRPC")
 struct CollectionAndDocumentTests {

@@ -3,6 +3,7 @@ import GRPCCore
 import SwiftProtobuf
 import Testing
 import TroveContracts
+import TroveTestSupport
 
 @Suite("Metadata service: relationships, annotations, embedding records and cascades over gRPC")
 struct RelationshipAndAnnotationTests {

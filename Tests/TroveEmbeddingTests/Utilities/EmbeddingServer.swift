@@ -60,28 +60,6 @@ func makeMiniLMProvider(batching: DynamicBatcher.Configuration = .init()) throws
     return provider
 }
 
-/// Expects `body` to fail with `code` and a message that starts with `field` and a colon.
-func expectRPCError(
-    _ code: RPCError.Code,
-    field: String,
-    containing text: String? = nil,
-    sourceLocation: SourceLocation = #_sourceLocation,
-    _ body: () async throws -> Void
-) async {
-    do {
-        try await body()
-        Issue.record("expected \(code) naming '\(field)', but the call succeeded", sourceLocation: sourceLocation)
-    } catch let error as RPCError {
-        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
-        #expect(error.message.hasPrefix(field + ":"), "message '\(error.message)' should start with '\(field):'", sourceLocation: sourceLocation)
-        if let text {
-            #expect(error.message.contains(text), "message '\(error.message)' should contain '\(text)'", sourceLocation: sourceLocation)
-        }
-    } catch {
-        Issue.record("expected an RPCError, got \(error)", sourceLocation: sourceLocation)
-    }
-}
-
 func maxAbsoluteDifference(_ a: [Float], _ b: [Float]) -> Float {
     guard a.count == b.count else { return .infinity }
     return zip(a, b).map { abs($0 - $1) }.max() ?? 0

@@ -60,40 +60,6 @@ func withMetadataServer<T: Sendable>(
     }
 }
 
-/// Expects `body` to fail with `code` and a message that starts with `field` and a colon.
-func expectRPCError(
-    _ code: RPCError.Code,
-    field: String,
-    sourceLocation: SourceLocation = #_sourceLocation,
-    _ body: () async throws -> Void
-) async {
-    do {
-        try await body()
-        Issue.record("expected \(code) naming '\(field)', but the call succeeded", sourceLocation: sourceLocation)
-    } catch let error as RPCError {
-        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
-        #expect(error.message.hasPrefix(field + ":"), "message '\(error.message)' should start with '\(field):'", sourceLocation: sourceLocation)
-    } catch {
-        Issue.record("expected an RPCError, got \(error)", sourceLocation: sourceLocation)
-    }
-}
-
-/// Expects `body` to fail with `code`, whatever the message.
-func expectRPCError(
-    _ code: RPCError.Code,
-    sourceLocation: SourceLocation = #_sourceLocation,
-    _ body: () async throws -> Void
-) async {
-    do {
-        try await body()
-        Issue.record("expected \(code), but the call succeeded", sourceLocation: sourceLocation)
-    } catch let error as RPCError {
-        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
-    } catch {
-        Issue.record("expected an RPCError, got \(error)", sourceLocation: sourceLocation)
-    }
-}
-
 // MARK: Fixtures
 
 /// A lower-case hex SHA-256-shaped string that differs per seed.
