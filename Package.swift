@@ -42,6 +42,7 @@ let package = Package(
             name: "TroveCore",
             dependencies: [
                 "TroveContracts",
+                "JSONFilter",
                 grpcCore,
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
@@ -98,10 +99,17 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
 
+        // JSON values and the filter expression over them, shared by the metadata store (as SQL)
+        // and the vector index (evaluated in memory). Knows nothing of gRPC.
+        .target(
+            name: "JSONFilter",
+            swiftSettings: swiftSettings
+        ),
+
         // Engine: the metadata store (SQLite by default, PostgreSQL later). Knows nothing of gRPC.
         .target(
             name: "MetadataStore",
-            dependencies: ["CSQLite"],
+            dependencies: ["CSQLite", "JSONFilter"],
             swiftSettings: swiftSettings
         ),
 
@@ -120,6 +128,20 @@ let package = Package(
             swiftSettings: swiftSettings + [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
 
+        // Distance kernels in C, compiled for AVX2/FMA and for the baseline, chosen at run time.
+        .target(
+            name: "CVectorKernels",
+            cSettings: [.unsafeFlags(["-O3"])]
+        ),
+
+        // Engine: the HNSW vector index with filters, deletes, write-ahead log and snapshots.
+        // Knows nothing of gRPC.
+        .target(
+            name: "VectorIndex",
+            dependencies: ["CVectorKernels", "JSONFilter"],
+            swiftSettings: swiftSettings + [.unsafeFlags(["-O"], .when(configuration: .debug))]
+        ),
+
         // The five services. A service never imports another service's module.
         .target(
             name: "TroveObjectStorage",
@@ -132,7 +154,7 @@ let package = Package(
         .target(
             name: "TroveMetadata",
             dependencies: [
-                "TroveCore", "TroveContracts", "MetadataStore", grpcCore, swiftProtobuf, logging,
+                "TroveCore", "TroveContracts", "MetadataStore", "JSONFilter", grpcCore, swiftProtobuf, logging,
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
@@ -144,7 +166,7 @@ let package = Package(
         ),
         .target(
             name: "TroveVectorSearch",
-            dependencies: ["TroveCore", "TroveContracts", grpcCore, logging],
+            dependencies: ["TroveCore", "TroveContracts", "VectorIndex", "JSONFilter", grpcCore, swiftProtobuf, logging],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -167,6 +189,8 @@ let package = Package(
                 "ObjectStores",
                 "MetadataStore",
                 "TextEmbedding",
+                "VectorIndex",
+                "JSONFilter",
                 "S3",
                 "SigV4",
                 grpcCore,
@@ -204,15 +228,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "VectorIndexTests",
+            dependencies: ["VectorIndex", "JSONFilter"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "MetadataStoreTests",
-            dependencies: ["MetadataStore"],
+            dependencies: ["MetadataStore", "JSONFilter"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "TroveMetadataTests",
             dependencies: [
                 "TroveTestSupport",
-                "TroveMetadata", "TroveContracts", "MetadataStore", grpcCore, swiftProtobuf, logging,
+                "TroveMetadata", "TroveContracts", "MetadataStore", "JSONFilter", grpcCore, swiftProtobuf, logging,
                 .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
             ],
             swiftSettings: swiftSettings

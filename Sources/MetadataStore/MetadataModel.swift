@@ -1,4 +1,5 @@
 import Foundation
+import JSONFilter
 
 // The metadata store's own model types. They mirror trove/v1 common.proto and metadata.proto
 // so the gRPC service is a field-by-field mapping, but they know nothing of protobuf.

@@ -1,4 +1,5 @@
 import Foundation
+import JSONFilter
 
 /// Trove's system of record for collections, documents, chunks, relationships, annotations,
 /// embedding records, API keys and audit events. `SQLiteMetadataStore` is the embedded default;

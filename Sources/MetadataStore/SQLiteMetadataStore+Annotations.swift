@@ -1,4 +1,5 @@
 import Foundation
+import JSONFilter
 
 extension SQLiteMetadataStore {
     static let annotationColumns =

@@ -1,4 +1,5 @@
 import Foundation
+import JSONFilter
 
 extension SQLiteMetadataStore {
     static let relationshipColumns = "r.source_chunk_id, r.target_chunk_id, r.type, r.weight, r.metadata"

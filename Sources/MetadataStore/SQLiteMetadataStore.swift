@@ -1,5 +1,6 @@
 import CSQLite
 import Foundation
+import JSONFilter
 
 /// The embedded metadata store: one SQLite database file in WAL mode.
 ///

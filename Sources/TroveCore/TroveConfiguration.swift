@@ -128,10 +128,37 @@ public struct TroveConfiguration: Sendable {
     public var objectStorage = ObjectStorage()
     public var metadata = Metadata()
     public var embedding = Embedding()
-    public var vectorSearch = Endpoint(port: 7424)
+    public var vectorSearch = VectorSearch()
 
     /// The defaults.
     public init() {}
+
+    /// Vector-search options.
+    public struct VectorSearch: Sendable, Equatable {
+        /// When an acknowledged upsert or delete reaches the disk.
+        public enum Fsync: String, Sendable, CaseIterable {
+            /// Before the write is acknowledged: it survives a crash and a power loss.
+            case always
+            /// Every `fsync_interval_ms`: it survives a crash of the process; a power loss may lose
+            /// that window.
+            case interval
+        }
+
+        public var endpoint = Endpoint(port: 7424)
+        /// Collections' directories; empty means `<data_dir>/vectors`.
+        public var directory = ""
+        public var fsync = Fsync.always
+        public var fsyncIntervalMilliseconds = 100
+        /// Memory all collections together may use; 0 means no limit.
+        public var memoryBudgetBytes = 0
+        /// A collection writes a snapshot and empties its log when the log grows past this.
+        public var snapshotAfterLogBytes = 256 << 20
+    }
+
+    /// The vector collections' directory with the default applied.
+    public var vectorDirectory: String {
+        self.vectorSearch.directory.isEmpty ? self.dataDirectory + "/vectors" : self.vectorSearch.directory
+    }
 
     /// The object-storage root with the default applied.
     public var objectStorageRoot: String {
@@ -225,7 +252,24 @@ public struct TroveConfiguration: Sendable {
             range: 1...1_000_000
         )
         self.embedding.maxTextBytes = try reader.integer("embedding.max_text_bytes", default: defaults.embedding.maxTextBytes, range: 1...(1 << 30))
-        self.vectorSearch = try reader.endpoint("vector_search", default: defaults.vectorSearch)
+        self.vectorSearch.endpoint = try reader.endpoint("vector_search", default: defaults.vectorSearch.endpoint)
+        self.vectorSearch.directory = try reader.string("vector_search.directory", default: defaults.vectorSearch.directory, allowEmpty: true)
+        self.vectorSearch.fsync = try reader.choice("vector_search.fsync", default: defaults.vectorSearch.fsync)
+        self.vectorSearch.fsyncIntervalMilliseconds = try reader.integer(
+            "vector_search.fsync_interval_ms",
+            default: defaults.vectorSearch.fsyncIntervalMilliseconds,
+            range: 1...60_000
+        )
+        self.vectorSearch.memoryBudgetBytes = try reader.integer(
+            "vector_search.memory_budget_bytes",
+            default: defaults.vectorSearch.memoryBudgetBytes,
+            range: 0...(1 << 50)
+        )
+        self.vectorSearch.snapshotAfterLogBytes = try reader.integer(
+            "vector_search.snapshot_after_log_bytes",
+            default: defaults.vectorSearch.snapshotAfterLogBytes,
+            range: (1 << 10)...(1 << 40)
+        )
     }
 
     private static func readS3(_ reader: inout ConfigurationReader, backend: ObjectStorage.Backend) throws -> ObjectStorage.S3 {

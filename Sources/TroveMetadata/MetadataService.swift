@@ -1,5 +1,6 @@
 import Foundation
 import GRPCCore
+import JSONFilter
 import Logging
 import MetadataStore
 import SwiftProtobuf

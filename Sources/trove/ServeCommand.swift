@@ -51,7 +51,7 @@ struct ServeCommand: AsyncParsableCommand {
             case .all: configuration.listen = address
             case .ingestion: configuration.ingestion.listen = address
             case .embedding: configuration.embedding.endpoint.listen = address
-            case .vectorSearch: configuration.vectorSearch.listen = address
+            case .vectorSearch: configuration.vectorSearch.endpoint.listen = address
             case .metadata: configuration.metadata.endpoint.listen = address
             case .objectStorage: configuration.objectStorage.endpoint.listen = address
             }

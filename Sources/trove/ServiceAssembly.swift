@@ -14,6 +14,7 @@ import TroveIngestion
 import TroveMetadata
 import TroveObjectStorage
 import TroveVectorSearch
+import VectorIndex
 
 /// What `trove serve` runs: one service, or all five in one process.
 enum ServeRole: String, CaseIterable, Sendable {
@@ -53,7 +54,7 @@ struct ServiceAssembly {
             let objectStorage = try ClientConnection(address: self.configuration.objectStorage.endpoint.address, maxMessageBytes: self.configuration.maxMessageBytes)
             let metadata = try ClientConnection(address: self.configuration.metadata.endpoint.address, maxMessageBytes: self.configuration.maxMessageBytes)
             let embedding = try ClientConnection(address: self.configuration.embedding.endpoint.address, maxMessageBytes: self.configuration.maxMessageBytes)
-            let vectorSearch = try ClientConnection(address: self.configuration.vectorSearch.address, maxMessageBytes: self.configuration.maxMessageBytes)
+            let vectorSearch = try ClientConnection(address: self.configuration.vectorSearch.endpoint.address, maxMessageBytes: self.configuration.maxMessageBytes)
             lifecycle += [objectStorage, metadata, embedding, vectorSearch]
             downstream = IngestionService.Downstream(
                 objectStorage: Trove_V1_ObjectStorage.Client(wrapping: objectStorage.client),
@@ -185,7 +186,7 @@ struct ServiceAssembly {
         switch service {
         case .ingestion: self.configuration.ingestion
         case .embedding: self.configuration.embedding.endpoint
-        case .vectorSearch: self.configuration.vectorSearch
+        case .vectorSearch: self.configuration.vectorSearch.endpoint
         case .metadata: self.configuration.metadata.endpoint
         case .objectStorage: self.configuration.objectStorage.endpoint
         }
@@ -231,7 +232,16 @@ struct ServiceAssembly {
         case .embedding:
             return self.makeEmbeddingService(logger: logger)
         case .vectorSearch:
-            return VectorSearchService(logger: logger)
+            let options = self.configuration.vectorSearch
+            let store = try VectorStore(
+                directory: self.configuration.vectorDirectory,
+                options: VectorStore.Options(
+                    durability: options.fsync == .always ? .everyWrite : .interval(milliseconds: options.fsyncIntervalMilliseconds),
+                    memoryBudgetBytes: options.memoryBudgetBytes == 0 ? .max : options.memoryBudgetBytes,
+                    snapshotAfterLogBytes: options.snapshotAfterLogBytes
+                )
+            )
+            return VectorSearchService(store: store, logger: logger)
         case .ingestion:
             guard let downstream else {
                 preconditionFailure("ingestion is always built with its downstream clients")

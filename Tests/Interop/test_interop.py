@@ -94,3 +94,39 @@ def test_errors_are_grpc_statuses(server, stubs):
             embedding_rpc.EmbeddingStub(channel).Embed(embedding_pb.EmbedRequest(), timeout=10)
         assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert error.value.details().startswith("texts")
+
+
+def test_vector_search_from_python(server, stubs):
+    pb = stubs["trove.v1.vector_search_pb2"]
+    rpc = stubs["trove.v1.vector_search_pb2_grpc"]
+    common = stubs["trove.v1.common_pb2"]
+    address, _ = server
+    with grpc.insecure_channel(address, options=OPTIONS) as channel:
+        vectors = rpc.VectorSearchStub(channel)
+        vectors.CreateCollection(
+            pb.CreateVectorCollectionRequest(name="python", dimension=3, metric=common.DISTANCE_METRIC_COSINE), timeout=10
+        )
+        points = {"x": [1, 0, 0], "y": [0, 1, 0], "xy": [1, 1, 0]}
+        request = pb.UpsertRequest(collection="python")
+        for name, values in points.items():
+            vector = request.vectors.add(id=name, values=values)
+            vector.payload.update({"axis": name, "len": len(name)})
+        assert vectors.Upsert(request, timeout=10).upserted == 3
+
+        found = vectors.Search(pb.SearchVectorsRequest(collection="python", vector=[1, 0.1, 0], k=2), timeout=10)
+        assert [result.id for result in found.results] == ["x", "xy"]
+        assert found.results[0].score > found.results[1].score > 0
+
+        only_long = common.Filter(condition=common.FieldCondition(field="len", number_range=common.NumberRange(gt=1)))
+        filtered = vectors.Search(
+            pb.SearchVectorsRequest(collection="python", vector=[1, 0, 0], k=3, filter=only_long, include_payload=True), timeout=10
+        )
+        assert [result.id for result in filtered.results] == ["xy"]
+        assert filtered.results[0].payload["axis"] == "xy"
+
+        with pytest.raises(grpc.RpcError) as error:
+            vectors.Upsert(pb.UpsertRequest(collection="python", vectors=[pb.Vector(id="bad", values=[1, 2])]), timeout=10)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error.value.details().startswith("vectors[0].values:")
+        info = vectors.DescribeCollection(pb.DescribeVectorCollectionRequest(name="python"), timeout=10)
+        assert info.count == 3 and info.dimension == 3

@@ -1,4 +1,5 @@
 import Foundation
+import JSONFilter
 import MetadataStore
 import Synchronization
 import Testing

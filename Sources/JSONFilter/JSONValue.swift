@@ -47,7 +47,7 @@ extension JSONValue: Codable {
 extension JSONValue {
     /// Compact JSON text with sorted keys. Integral numbers are written without a fraction so
     /// SQLite's json_type calls them 'integer'; NaN and infinities, which JSON cannot hold, as null.
-    package var jsonText: String {
+    public var jsonText: String {
         var output = ""
         self.write(to: &output)
         return output
@@ -108,17 +108,17 @@ extension JSONValue {
     }
 
     /// Parses JSON text written by `jsonText` (or by SQLite's JSON functions).
-    package init(jsonText: String) throws {
+    public init(jsonText: String) throws {
         self = try JSONDecoder().decode(JSONValue.self, from: Data(jsonText.utf8))
     }
 }
 
 extension Dictionary where Key == String, Value == JSONValue {
     /// The object as compact JSON text.
-    package var jsonText: String { JSONValue.object(self).jsonText }
+    public var jsonText: String { JSONValue.object(self).jsonText }
 
     /// Parses a stored JSON object; anything else becomes an empty object.
-    package init(jsonText: String) {
+    public init(jsonText: String) {
         if case .object(let members) = try? JSONValue(jsonText: jsonText) {
             self = members
         } else {

@@ -1,0 +1,422 @@
+import ArgumentParser
+import Foundation
+import GRPCCore
+import TroveContracts
+import VectorIndex
+
+/// `trove bench ann`: the HNSW engine against hnswlib on the same seeded data, in one run, and
+/// the same queries through the vector-search service.
+struct BenchANNCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ann",
+        abstract: "Recall, queries per second, latency, build speed and memory of the HNSW engine versus hnswlib.",
+        discussion: """
+            Generates two seeded data sets — clustered (a Gaussian mixture, each cluster varying \
+            mostly in a low-rank subspace, L2-normalised, cosine) and uniform random (L2) — computes \
+            their exact nearest neighbours, builds the index on one thread and queries it one query \
+            at a time for each ef; then runs Benchmarks/hnswlib_ann.py to do the same with hnswlib, \
+            and sends the clustered queries through `trove serve vector-search`. \
+            Benchmarks/ann.sh installs hnswlib into .venv-bench and runs this.
+            """
+    )
+
+    @Option(name: .long, help: "Base vectors of the clustered set.")
+    var count = 200_000
+
+    @Option(name: .long, help: "Queries of each set.")
+    var queries = 1_000
+
+    @Option(name: .long, help: "Dimension of the clustered set.")
+    var dimension = 384
+
+    @Option(name: .long, help: "Clusters of the clustered set.")
+    var clusters = 1_000
+
+    @Option(name: .long, help: "Base vectors of the uniform set (0: skip it).")
+    var uniformCount = 100_000
+
+    @Option(name: .long, help: "Dimension of the uniform set.")
+    var uniformDimension = 128
+
+    @Option(name: .long, help: "ef values to measure.")
+    var ef: [Int] = [16, 32, 64, 128, 256]
+
+    @Option(name: .customLong("m"), help: "HNSW M.")
+    var m = 16
+
+    @Option(name: .long, help: "HNSW ef_construction.")
+    var efConstruction = 200
+
+    @Option(name: .long, help: "Seed of the data and of the level generators.")
+    var seed: UInt64 = 42
+
+    @Option(name: .long, help: "Python with numpy and hnswlib, for the peer (empty: skip the peer).")
+    var python = ".venv-bench/bin/python"
+
+    @Option(name: .long, help: "The hnswlib peer script.")
+    var peerScript = "Benchmarks/hnswlib_ann.py"
+
+    @Flag(name: .long, help: "Skip the queries through the gRPC service.")
+    var noService = false
+
+    @Option(name: .long, help: "Directory for the data sets and the service's data (default: a new temporary one).")
+    var directory: String?
+
+    static let k = 10
+
+    func validate() throws {
+        guard self.count > Self.k, self.queries > 0, self.dimension > 0, self.clusters > 0, !self.ef.isEmpty,
+            self.ef.allSatisfy({ $0 >= Self.k })
+        else {
+            throw ValidationError("counts and dimensions must be positive, and every ef at least k = \(Self.k)")
+        }
+    }
+
+    func run() async throws {
+        let root = self.directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("trove-bench-ann-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { if self.directory == nil { try? FileManager.default.removeItem(atPath: root) } }
+
+        var sets = [
+            ANNDataset.clustered(count: self.count, queries: self.queries, dimension: self.dimension, clusters: self.clusters, rank: 16, seed: self.seed)
+        ]
+        if self.uniformCount > 0 {
+            sets.append(ANNDataset.uniform(count: self.uniformCount, queries: self.queries, dimension: self.uniformDimension, seed: self.seed + 1))
+        }
+        for var dataset in sets {
+            let clock = ContinuousClock()
+            let started = clock.now
+            dataset.computeGroundTruth(k: Self.k)
+            printError("\(dataset.name): exact ground truth in \(String(format: "%.1f", (clock.now - started).seconds)) s")
+            let directory = root + "/" + dataset.name
+            try dataset.write(to: directory, k: Self.k, m: self.m, efConstruction: self.efConstruction, efSearch: self.ef, seed: self.seed)
+
+            let ours = self.measureEngine(dataset)
+            let peer = self.python.isEmpty ? nil : try self.runPeer(directory)
+            var service: ServiceLatency?
+            if !self.noService && dataset.name == "clustered" {
+                service = try await self.measureService(dataset, directory: directory + "/service", engine: ours)
+            }
+            self.report(dataset, ours: ours, peer: peer, service: service)
+        }
+    }
+
+    // MARK: The engine
+
+    struct Measurement {
+        var library: String
+        var buildSeconds: Double
+        var memoryBytes: Int
+        var rows: [Row]
+        var callOverheadMicroseconds: Double?
+    }
+
+    struct Row: Decodable {
+        var ef: Int
+        var recall: Double
+        var qps: Double
+        var p50_us: Double
+        var p99_us: Double
+    }
+
+    private func measureEngine(_ dataset: ANNDataset) -> Measurement {
+        let clock = ContinuousClock()
+        let residentBefore = residentBytes()
+        let started = clock.now
+        let index = HNSWIndex(
+            dimension: dataset.dimension,
+            metric: dataset.metric,
+            parameters: HNSWParameters(m: self.m, efConstruction: self.efConstruction, seed: self.seed),
+            expectedCount: dataset.count
+        )
+        dataset.base.withUnsafeBufferPointer { base in
+            for row in 0..<dataset.count {
+                index.add(UnsafeBufferPointer(rebasing: base[row * dataset.dimension..<(row + 1) * dataset.dimension]), label: String(row))
+            }
+        }
+        let buildSeconds = (clock.now - started).seconds
+        let memory = residentBytes() - residentBefore
+        printError("trove: built \(dataset.count) × \(dataset.dimension) in \(String(format: "%.1f", buildSeconds)) s")
+
+        var rows: [Row] = []
+        dataset.queries.withUnsafeBufferPointer { queries in
+            for ef in self.ef {
+                func query(_ position: Int) -> [Int] {
+                    index.nearest(to: UnsafeBufferPointer(rebasing: queries[position * dataset.dimension..<(position + 1) * dataset.dimension]), k: Self.k, ef: ef)
+                }
+                for position in 0..<dataset.queryCount { _ = query(position) }  // warm-up, as the peer does
+                var times: [Double] = []
+                var hits = 0
+                for position in 0..<dataset.queryCount {
+                    let started = clock.now
+                    let found = query(position)
+                    times.append((clock.now - started).seconds)
+                    hits += Set(found).intersection(dataset.groundTruth[position].map(Int.init)).count
+                }
+                rows.append(Self.row(ef: ef, times: times, hits: hits, k: Self.k))
+            }
+        }
+        return Measurement(library: "trove", buildSeconds: buildSeconds, memoryBytes: memory, rows: rows)
+    }
+
+    static func row(ef: Int, times: [Double], hits: Int, k: Int) -> Row {
+        let sorted = times.sorted()
+        func percentile(_ fraction: Double) -> Double {
+            sorted[max(0, Int((fraction * Double(sorted.count)).rounded(.up)) - 1)] * 1e6
+        }
+        return Row(
+            ef: ef,
+            recall: Double(hits) / Double(times.count * k),
+            qps: Double(times.count) / times.reduce(0, +),
+            p50_us: percentile(0.5),
+            p99_us: percentile(0.99)
+        )
+    }
+
+    // MARK: The peer
+
+    private func runPeer(_ directory: String) throws -> Measurement {
+        let data = try runPeerProgram([self.python, self.peerScript, directory], name: "hnswlib peer (Benchmarks/ann.sh installs it)")
+        struct Result: Decodable {
+            var library: String
+            var build_seconds: Double
+            var memory_bytes: Int
+            var call_overhead_us: Double
+            var rows: [Row]
+        }
+        let result = try JSONDecoder().decode(Result.self, from: data)
+        return Measurement(
+            library: result.library,
+            buildSeconds: result.build_seconds,
+            memoryBytes: result.memory_bytes,
+            rows: result.rows,
+            callOverheadMicroseconds: result.call_overhead_us
+        )
+    }
+
+    // MARK: The service
+
+    struct ServiceLatency {
+        var ef: Int
+        var recall: Double
+        var p50: Double
+        var p99: Double
+        var engineP50: Double
+    }
+
+    /// Loads the set into `trove serve vector-search` and times the same queries over gRPC at the
+    /// collection's default ef.
+    private func measureService(_ dataset: ANNDataset, directory: String, engine: Measurement) async throws -> ServiceLatency {
+        let ef = self.ef.contains(64) ? 64 : self.ef[0]
+        let process = try await ServiceProcess.start("vector-search", dataDirectory: directory, environment: ["TROVE_VECTOR_SEARCH_FSYNC": "interval"])
+        defer { process.stop() }
+        return try await process.withGRPCClient { client in
+            let vectors = Trove_V1_VectorSearch.Client(wrapping: client)
+            _ = try await vectors.createCollection(
+                .with {
+                    $0.name = "bench"
+                    $0.dimension = UInt32(dataset.dimension)
+                    $0.metric = .cosine
+                    $0.hnsw = .with {
+                        $0.m = UInt32(self.m)
+                        $0.efConstruction = UInt32(self.efConstruction)
+                        $0.efSearch = UInt32(ef)
+                        $0.seed = self.seed
+                    }
+                }
+            )
+            let batch = 1_000
+            for start in stride(from: 0, to: dataset.count, by: batch) {
+                let request = Trove_V1_UpsertRequest.with {
+                    $0.collection = "bench"
+                    $0.vectors = (start..<min(start + batch, dataset.count)).map { row in
+                        .with {
+                            $0.id = String(row)
+                            $0.values = Array(dataset.base[row * dataset.dimension..<(row + 1) * dataset.dimension])
+                        }
+                    }
+                }
+                _ = try await vectors.upsert(request)
+            }
+            printError("service: loaded \(dataset.count) vectors")
+            let clock = ContinuousClock()
+            var times: [Double] = []
+            var hits = 0
+            for round in 0..<2 {
+                for position in 0..<dataset.queryCount {
+                    let request = Trove_V1_SearchVectorsRequest.with {
+                        $0.collection = "bench"
+                        $0.vector = Array(dataset.queries[position * dataset.dimension..<(position + 1) * dataset.dimension])
+                        $0.k = UInt32(Self.k)
+                    }
+                    let started = clock.now
+                    let response = try await vectors.search(request)
+                    if round == 1 {
+                        times.append((clock.now - started).seconds)
+                        hits += Set(response.results.compactMap { Int($0.id) }).intersection(dataset.groundTruth[position].map(Int.init)).count
+                    }
+                }
+            }
+            let row = Self.row(ef: ef, times: times, hits: hits, k: Self.k)
+            let engineRow = engine.rows.first { $0.ef == ef }
+            return ServiceLatency(ef: ef, recall: row.recall, p50: row.p50_us, p99: row.p99_us, engineP50: engineRow?.p50_us ?? 0)
+        }
+    }
+
+    // MARK: Report
+
+    private func report(_ dataset: ANNDataset, ours: Measurement, peer: Measurement?, service: ServiceLatency?) {
+        func number(_ value: Double, _ decimals: Int = 0) -> String { String(format: "%.\(decimals)f", value) }
+        func ratio(_ value: Double?) -> String { value.map { String(format: "%.2f×", $0) } ?? "-" }
+        print("")
+        print(
+            "trove bench ann — \(dataset.name): \(dataset.count) × \(dataset.dimension) \(dataset.metric.rawValue), "
+                + "\(dataset.queryCount) queries, k=\(Self.k), M=\(self.m), ef_construction=\(self.efConstruction), one thread"
+                + (peer.map { ", beside \($0.library)" } ?? "")
+        )
+        print("")
+        print(padded("", 26) + padded("trove", 14) + padded(peer?.library ?? "peer", 16) + "ratio")
+        let ourRate = Double(dataset.count) / ours.buildSeconds
+        let peerRate = peer.map { Double(dataset.count) / $0.buildSeconds }
+        print(padded("build, vectors / s", 26) + padded(number(ourRate), 14) + padded(peerRate.map { number($0) } ?? "-", 16) + ratio(peerRate.map { ourRate / $0 }))
+        let ourMemory = Double(ours.memoryBytes) / 1_048_576
+        let peerMemory = peer.map { Double($0.memoryBytes) / 1_048_576 }
+        print(
+            padded("memory growth, MiB", 26) + padded(number(ourMemory), 14) + padded(peerMemory.map { number($0) } ?? "-", 16)
+                + ratio(peerMemory.map { ourMemory / $0 })
+        )
+        print("")
+        print(
+            padded("ef", 6) + padded("recall trove", 14) + padded("recall peer", 13) + padded("QPS trove", 11) + padded("QPS peer", 10)
+                + padded("QPS ratio", 11) + padded("p50 µs", 15) + "p99 µs"
+        )
+        for row in ours.rows {
+            let theirs = peer?.rows.first { $0.ef == row.ef }
+            print(
+                padded(String(row.ef), 6) + padded(number(row.recall, 4), 14) + padded(theirs.map { number($0.recall, 4) } ?? "-", 13)
+                    + padded(number(row.qps), 11) + padded(theirs.map { number($0.qps) } ?? "-", 10)
+                    + padded(ratio(theirs.map { row.qps / $0.qps }), 11)
+                    + padded(number(row.p50_us, 1) + " / " + (theirs.map { number($0.p50_us, 1) } ?? "-"), 15)
+                    + number(row.p99_us, 1) + " / " + (theirs.map { number($0.p99_us, 1) } ?? "-")
+            )
+        }
+        if let overhead = peer?.callOverheadMicroseconds {
+            print("(latencies: trove / peer; the peer's Python binding costs \(number(overhead, 1)) µs per call, included in its figures)")
+        }
+        if let service {
+            print("")
+            print(
+                "through the gRPC service (ef \(service.ef), one query at a time over loopback HTTP/2): recall \(number(service.recall, 4)), "
+                    + "p50 \(number(service.p50, 1)) µs, p99 \(number(service.p99, 1)) µs; "
+                    + "the service adds \(number(service.p50 - service.engineP50, 1)) µs at p50 over the engine"
+            )
+        }
+    }
+
+    private func printError(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}
+
+/// This process's resident set size, from /proc.
+private func residentBytes() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        return (line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0) * 1024
+    }
+    return 0
+}
+
+/// A seeded benchmark data set: base vectors, queries and their exact nearest neighbours.
+struct ANNDataset {
+    var name: String
+    var dimension: Int
+    var metric: VectorMetric
+    var base: [Float] = []
+    var queries: [Float] = []
+    var groundTruth: [[Int32]] = []
+
+    var count: Int { self.base.count / self.dimension }
+    var queryCount: Int { self.queries.count / self.dimension }
+
+    /// A Gaussian mixture: `clusters` centres on the unit sphere, each cluster spread mostly along
+    /// its own `rank` random directions plus a little isotropic noise; every vector L2-normalised.
+    static func clustered(count: Int, queries: Int, dimension: Int, clusters: Int, rank: Int, seed: UInt64) -> ANNDataset {
+        var random = SplitMix64(seed: seed)
+        let scale = 1 / Float(dimension).squareRoot()
+        let centres = (0..<clusters * dimension).map { _ in random.nextGaussian() * scale }
+        let directions = (0..<clusters * rank * dimension).map { _ in random.nextGaussian() * scale }
+        var dataset = ANNDataset(name: "clustered", dimension: dimension, metric: .cosine)
+        func sample(into output: inout [Float]) {
+            let cluster = Int(random.next() % UInt64(clusters))
+            var point = (0..<dimension).map { centres[cluster * dimension + $0] + 0.1 * random.nextGaussian() * scale }
+            for direction in 0..<rank {
+                let weight = 0.35 * random.nextGaussian()
+                let offset = (cluster * rank + direction) * dimension
+                for axis in 0..<dimension { point[axis] += weight * directions[offset + axis] }
+            }
+            let norm = point.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            output += point.map { $0 / norm }
+        }
+        dataset.base.reserveCapacity(count * dimension)
+        for _ in 0..<count { sample(into: &dataset.base) }
+        for _ in 0..<queries { sample(into: &dataset.queries) }
+        return dataset
+    }
+
+    /// Vectors uniform in the unit cube, compared by L2.
+    static func uniform(count: Int, queries: Int, dimension: Int, seed: UInt64) -> ANNDataset {
+        var random = SplitMix64(seed: seed)
+        var dataset = ANNDataset(name: "uniform", dimension: dimension, metric: .l2)
+        dataset.base = (0..<count * dimension).map { _ in Float(random.nextUnitInterval()) }
+        dataset.queries = (0..<queries * dimension).map { _ in Float(random.nextUnitInterval()) }
+        return dataset
+    }
+
+    /// The exact k nearest base rows of every query, on every core.
+    mutating func computeGroundTruth(k: Int) {
+        let index = HNSWIndex(dimension: self.dimension, metric: self.metric, parameters: HNSWParameters(), expectedCount: self.count)
+        self.base.withUnsafeBufferPointer { base in
+            for row in 0..<self.count {
+                index.add(UnsafeBufferPointer(rebasing: base[row * self.dimension..<(row + 1) * self.dimension]), label: String(row), link: false)
+            }
+        }
+        let queries = self.queries
+        let dimension = self.dimension
+        let results = ResultSlots(count: self.queryCount)
+        DispatchQueue.concurrentPerform(iterations: self.queryCount) { position in
+            queries.withUnsafeBufferPointer { buffer in
+                let query = UnsafeBufferPointer(rebasing: buffer[position * dimension..<(position + 1) * dimension])
+                results.set(position, index.exactNearest(to: query, k: k).map { Int32($0) })
+            }
+        }
+        self.groundTruth = results.values
+    }
+
+    /// Writes the set in the peer's format: dataset.json, base.f32, queries.f32, ground_truth.i32.
+    func write(to directory: String, k: Int, m: Int, efConstruction: Int, efSearch: [Int], seed: UInt64) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let specification: [String: Any] = [
+            "name": self.name, "count": self.count, "queries": self.queryCount, "dimension": self.dimension,
+            "metric": self.metric.rawValue, "k": k, "m": m, "ef_construction": efConstruction, "ef_search": efSearch, "seed": seed,
+        ]
+        try JSONSerialization.data(withJSONObject: specification, options: [.sortedKeys]).write(to: URL(fileURLWithPath: directory + "/dataset.json"))
+        try self.base.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: directory + "/base.f32")) }
+        try self.queries.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: directory + "/queries.f32")) }
+        try self.groundTruth.flatMap { $0 }.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: directory + "/ground_truth.i32")) }
+    }
+}
+
+/// One result per query, written from many threads (each slot by one).
+private final class ResultSlots: @unchecked Sendable {
+    private(set) var values: [[Int32]]
+    private let lock = NSLock()
+
+    init(count: Int) {
+        self.values = Array(repeating: [], count: count)
+    }
+
+    func set(_ position: Int, _ value: [Int32]) {
+        self.lock.withLock { self.values[position] = value }
+    }
+}
