@@ -5,27 +5,28 @@ extension HNSWIndex {
         self.init(dimension: dimension, metric: metric, parameters: parameters, capacity: max(expectedCount, 16))
     }
 
-    /// Adds a row (normalised first for cosine). With `link: false` the row is stored but not
-    /// linked into the graph, which only exact search can then find — for ground truth.
-    public func add(_ vector: UnsafeBufferPointer<Float>, label: String, link: Bool = true) {
+    /// Adds a row (normalised first for cosine).
+    public func add(_ vector: UnsafeBufferPointer<Float>, label: String) {
         precondition(vector.count == self.dimension, "a vector of \(vector.count) values in an index of dimension \(self.dimension)")
         if self.metric == .cosine {
             let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
             let normalised = vector.map { $0 / norm }
-            normalised.withUnsafeBufferPointer { self.insert($0.baseAddress!, label: label, payload: nil, payloadBytes: 0, link: link) }
+            normalised.withUnsafeBufferPointer { _ = self.insert($0.baseAddress!, label: label, payload: nil, payloadBytes: 0) }
         } else {
-            self.insert(vector.baseAddress!, label: label, payload: nil, payloadBytes: 0, link: link)
+            self.insert(vector.baseAddress!, label: label, payload: nil, payloadBytes: 0)
         }
     }
 
-    /// Rows of the `k` nearest neighbours found through the graph, nearest first.
-    public func nearest(to query: UnsafeBufferPointer<Float>, k: Int, ef: Int) -> [Int] {
-        self.search(query.baseAddress!, k: k, ef: ef).map { Int($0.slot) }
+    /// Rows of the `k` nearest neighbours found through the graph, nearest first; with `accept`,
+    /// only rows it accepts (the others are still walked through).
+    public func nearest(to query: UnsafeBufferPointer<Float>, k: Int, ef: Int, where accept: ((Int) -> Bool)? = nil) -> [Int] {
+        self.search(query.baseAddress!, k: k, ef: ef, accept: accept).map { Int($0.slot) }
     }
 
-    /// Rows of the exact `k` nearest neighbours, nearest first.
-    public func exactNearest(to query: UnsafeBufferPointer<Float>, k: Int) -> [Int] {
-        self.exactSearch(query.baseAddress!, k: k).map { Int($0.slot) }
+    /// Rows of the exact `k` nearest neighbours, nearest first; with `accept`, among the rows it
+    /// accepts.
+    public func exactNearest(to query: UnsafeBufferPointer<Float>, k: Int, where accept: ((Int) -> Bool)? = nil) -> [Int] {
+        self.exactSearch(query.baseAddress!, k: k, accept: accept).map { Int($0.slot) }
     }
 
     /// Bytes held by the index.

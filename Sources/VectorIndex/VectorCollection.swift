@@ -264,7 +264,7 @@ public final class VectorCollection: Sendable {
         case .upsert(let id, let values, let payload):
             if let slot = index.slotsByLabel[id] { index.delete(Int(slot)) }
             let payloadBytes = payload.map { JSONValue.object($0).jsonText.utf8.count } ?? 0
-            values.withUnsafeBufferPointer { index.insert($0.baseAddress!, label: id, payload: payload, payloadBytes: payloadBytes, link: link) }
+            values.withUnsafeBufferPointer { _ = index.insert($0.baseAddress!, label: id, payload: payload, payloadBytes: payloadBytes, link: link) }
         case .delete(let id):
             if let slot = index.slotsByLabel[id] { index.delete(Int(slot)) }
         }
@@ -321,6 +321,9 @@ public final class VectorCollection: Sendable {
 
     /// Below this many passing vectors (estimated) a filtered search scans them exactly.
     static let exactFilterThreshold = 2_000
+    /// Collections this small are always searched exactly: a scan costs about what a graph walk
+    /// does and is never wrong.
+    static let exactCollectionThreshold = 1_024
     /// Payloads sampled to estimate a filter's selectivity.
     static let selectivitySample = 512
 
@@ -340,7 +343,7 @@ public final class VectorCollection: Sendable {
         return vector.withUnsafeBufferPointer { buffer in
             let query_ = buffer.baseAddress!
             var found: [Neighbor]
-            let exact = query.exact || self.configuration.exactOnly
+            let exact = query.exact || self.configuration.exactOnly || index.liveCount <= Self.exactCollectionThreshold
             if let compiled {
                 let accept: (Int) -> Bool = { slot in index.payloads[slot].map(compiled.matches) ?? false }
                 if exact || self.estimatedMatches(compiled, in: index) <= Self.exactFilterThreshold {

@@ -1,7 +1,11 @@
 import ArgumentParser
 import Foundation
 import GRPCCore
+import GRPCInProcessTransport
+import GRPCNIOTransportHTTP2
+import Logging
 import TroveContracts
+import TroveVectorSearch
 import VectorIndex
 
 /// `trove bench ann`: the HNSW engine against hnswlib on the same seeded data, in one run, and
@@ -15,7 +19,8 @@ struct BenchANNCommand: AsyncParsableCommand {
             mostly in a low-rank subspace, L2-normalised, cosine) and uniform random (L2) — computes \
             their exact nearest neighbours, builds the index on one thread and queries it one query \
             at a time for each ef; then runs Benchmarks/hnswlib_ann.py to do the same with hnswlib, \
-            and sends the clustered queries through `trove serve vector-search`. \
+            and sends the clustered queries through the vector-search service, in process and over \
+            loopback HTTP/2. \
             Benchmarks/ann.sh installs hnswlib into .venv-bench and runs this.
             """
     )
@@ -84,14 +89,15 @@ struct BenchANNCommand: AsyncParsableCommand {
             sets.append(ANNDataset.uniform(count: self.uniformCount, queries: self.queries, dimension: self.uniformDimension, seed: self.seed + 1))
         }
         for var dataset in sets {
+            let (index, build) = self.buildEngine(dataset)
             let clock = ContinuousClock()
             let started = clock.now
-            dataset.computeGroundTruth(k: Self.k)
+            dataset.computeGroundTruth(k: Self.k, with: index)
             printError("\(dataset.name): exact ground truth in \(String(format: "%.1f", (clock.now - started).seconds)) s")
             let directory = root + "/" + dataset.name
             try dataset.write(to: directory, k: Self.k, m: self.m, efConstruction: self.efConstruction, efSearch: self.ef, seed: self.seed)
 
-            let ours = self.measureEngine(dataset)
+            let ours = self.measureEngine(index, build: build, dataset: dataset)
             let peer = self.python.isEmpty ? nil : try self.runPeer(directory)
             var service: ServiceLatency?
             if !self.noService && dataset.name == "clustered" {
@@ -109,6 +115,7 @@ struct BenchANNCommand: AsyncParsableCommand {
         var memoryBytes: Int
         var rows: [Row]
         var callOverheadMicroseconds: Double?
+        var filtered: [FilteredRow] = []
     }
 
     struct Row: Decodable {
@@ -119,7 +126,9 @@ struct BenchANNCommand: AsyncParsableCommand {
         var p99_us: Double
     }
 
-    private func measureEngine(_ dataset: ANNDataset) -> Measurement {
+    /// Builds the index on one thread; returns it with the build time and the growth of this
+    /// process's resident memory.
+    private func buildEngine(_ dataset: ANNDataset) -> (HNSWIndex, (seconds: Double, memoryBytes: Int)) {
         let clock = ContinuousClock()
         let residentBefore = residentBytes()
         let started = clock.now
@@ -134,10 +143,14 @@ struct BenchANNCommand: AsyncParsableCommand {
                 index.add(UnsafeBufferPointer(rebasing: base[row * dataset.dimension..<(row + 1) * dataset.dimension]), label: String(row))
             }
         }
-        let buildSeconds = (clock.now - started).seconds
-        let memory = residentBytes() - residentBefore
-        printError("trove: built \(dataset.count) × \(dataset.dimension) in \(String(format: "%.1f", buildSeconds)) s")
+        let seconds = (clock.now - started).seconds
+        printError("trove: built \(dataset.count) × \(dataset.dimension) in \(String(format: "%.1f", seconds)) s")
+        return (index, (seconds, residentBytes() - residentBefore))
+    }
 
+    /// Recall, speed and latency of one-at-a-time queries for each ef, and of filtered searches.
+    private func measureEngine(_ index: HNSWIndex, build: (seconds: Double, memoryBytes: Int), dataset: ANNDataset) -> Measurement {
+        let clock = ContinuousClock()
         var rows: [Row] = []
         dataset.queries.withUnsafeBufferPointer { queries in
             for ef in self.ef {
@@ -156,7 +169,45 @@ struct BenchANNCommand: AsyncParsableCommand {
                 rows.append(Self.row(ef: ef, times: times, hits: hits, k: Self.k))
             }
         }
-        return Measurement(library: "trove", buildSeconds: buildSeconds, memoryBytes: memory, rows: rows)
+        let filtered = Self.measureFilters(index, dataset: dataset, ef: self.ef.contains(64) ? 64 : self.ef[0])
+        return Measurement(library: "trove", buildSeconds: build.seconds, memoryBytes: build.memoryBytes, rows: rows, filtered: filtered)
+    }
+
+    struct FilteredRow {
+        var selectivity: Double
+        var graphRecall: Double
+        var graphQPS: Double
+        var exactQPS: Double
+    }
+
+    /// Recall of filtered searches through the graph at 10% and 1% of rows passing (row % 10 == 3,
+    /// row % 100 == 42), against an exact scan of the passing rows, and the speed of both.
+    static func measureFilters(_ index: HNSWIndex, dataset: ANNDataset, ef: Int) -> [FilteredRow] {
+        let clock = ContinuousClock()
+        return [(10, 3), (100, 42)].map { modulus, remainder in
+            let accept: (Int) -> Bool = { $0 % modulus == remainder }
+            var hits = 0
+            var graphSeconds = 0.0
+            var exactSeconds = 0.0
+            dataset.queries.withUnsafeBufferPointer { queries in
+                for position in 0..<dataset.queryCount {
+                    let query = UnsafeBufferPointer(rebasing: queries[position * dataset.dimension..<(position + 1) * dataset.dimension])
+                    var started = clock.now
+                    let truth = index.exactNearest(to: query, k: Self.k, where: accept)
+                    exactSeconds += (clock.now - started).seconds
+                    started = clock.now
+                    let found = index.nearest(to: query, k: Self.k, ef: ef, where: accept)
+                    graphSeconds += (clock.now - started).seconds
+                    hits += Set(found).intersection(truth).count
+                }
+            }
+            return FilteredRow(
+                selectivity: 1 / Double(modulus),
+                graphRecall: Double(hits) / Double(dataset.queryCount * Self.k),
+                graphQPS: Double(dataset.queryCount) / graphSeconds,
+                exactQPS: Double(dataset.queryCount) / exactSeconds
+            )
+        }
     }
 
     static func row(ef: Int, times: [Double], hits: Int, k: Int) -> Row {
@@ -199,68 +250,128 @@ struct BenchANNCommand: AsyncParsableCommand {
     struct ServiceLatency {
         var ef: Int
         var recall: Double
-        var p50: Double
-        var p99: Double
+        /// p50 and p99 through gRPC's in-process transport: the service's own cost.
+        var inProcess: (p50: Double, p99: Double)
+        /// p50 and p99 over loopback HTTP/2.
+        var loopback: (p50: Double, p99: Double)
         var engineP50: Double
     }
 
-    /// Loads the set into `trove serve vector-search` and times the same queries over gRPC at the
-    /// collection's default ef.
+    /// Loads the set into a vector-search service in this process (through its Upsert RPC) and
+    /// times the same queries at the collection's default ef twice: through gRPC's in-process
+    /// transport (what the service adds: decoding, validation, encoding, the gRPC machinery) and
+    /// over loopback HTTP/2 (what a client on the same machine sees).
     private func measureService(_ dataset: ANNDataset, directory: String, engine: Measurement) async throws -> ServiceLatency {
         let ef = self.ef.contains(64) ? 64 : self.ef[0]
-        let process = try await ServiceProcess.start("vector-search", dataDirectory: directory, environment: ["TROVE_VECTOR_SEARCH_FSYNC": "interval"])
-        defer { process.stop() }
-        return try await process.withGRPCClient { client in
-            let vectors = Trove_V1_VectorSearch.Client(wrapping: client)
-            _ = try await vectors.createCollection(
-                .with {
-                    $0.name = "bench"
-                    $0.dimension = UInt32(dataset.dimension)
-                    $0.metric = .cosine
-                    $0.hnsw = .with {
-                        $0.m = UInt32(self.m)
-                        $0.efConstruction = UInt32(self.efConstruction)
-                        $0.efSearch = UInt32(ef)
-                        $0.seed = self.seed
-                    }
-                }
-            )
-            let batch = 1_000
-            for start in stride(from: 0, to: dataset.count, by: batch) {
-                let request = Trove_V1_UpsertRequest.with {
-                    $0.collection = "bench"
-                    $0.vectors = (start..<min(start + batch, dataset.count)).map { row in
-                        .with {
-                            $0.id = String(row)
-                            $0.values = Array(dataset.base[row * dataset.dimension..<(row + 1) * dataset.dimension])
-                        }
-                    }
-                }
-                _ = try await vectors.upsert(request)
+        let store = try VectorStore(directory: directory, options: VectorStore.Options(durability: .interval(milliseconds: 100)))
+        defer { store.close() }
+        let service = VectorSearchService(store: store, logger: Logger(label: "bench"))
+        let inProcess = InProcessTransport()
+        let http2 = HTTP2ServerTransport.Posix(
+            address: .ipv4(host: "127.0.0.1", port: 0),
+            transportSecurity: .plaintext,
+            config: .defaults { $0.connection.flushCoalescing = nil }
+        )
+        let inProcessServer = GRPCServer(transport: inProcess.server, services: [service])
+        let http2Server = GRPCServer(transport: http2, services: [service])
+        return try await withThrowingTaskGroup(of: ServiceLatency?.self) { group in
+            group.addTask {
+                try await inProcessServer.serve()
+                return nil
             }
-            printError("service: loaded \(dataset.count) vectors")
-            let clock = ContinuousClock()
-            var times: [Double] = []
-            var hits = 0
-            for round in 0..<2 {
-                for position in 0..<dataset.queryCount {
-                    let request = Trove_V1_SearchVectorsRequest.with {
-                        $0.collection = "bench"
-                        $0.vector = Array(dataset.queries[position * dataset.dimension..<(position + 1) * dataset.dimension])
-                        $0.k = UInt32(Self.k)
-                    }
-                    let started = clock.now
-                    let response = try await vectors.search(request)
-                    if round == 1 {
-                        times.append((clock.now - started).seconds)
-                        hits += Set(response.results.compactMap { Int($0.id) }).intersection(dataset.groundTruth[position].map(Int.init)).count
-                    }
-                }
+            group.addTask {
+                try await http2Server.serve()
+                return nil
             }
-            let row = Self.row(ef: ef, times: times, hits: hits, k: Self.k)
-            let engineRow = engine.rows.first { $0.ef == ef }
-            return ServiceLatency(ef: ef, recall: row.recall, p50: row.p50_us, p99: row.p99_us, engineP50: engineRow?.p50_us ?? 0)
+            group.addTask {
+                defer {
+                    inProcessServer.beginGracefulShutdown()
+                    http2Server.beginGracefulShutdown()
+                }
+                let (recall, inProcessLatency) = try await withGRPCClient(transport: inProcess.client) { client in
+                    let vectors = Trove_V1_VectorSearch.Client(wrapping: client)
+                    try await self.load(dataset, into: vectors, ef: ef)
+                    return try await self.timeSearches(dataset, vectors)
+                }
+                guard let port = try await http2.listeningAddress.ipv4?.port else { throw CommandFailure("the HTTP/2 listener has no IPv4 port") }
+                let client = try HTTP2ClientTransport.Posix(
+                    target: .ipv4(address: "127.0.0.1", port: port),
+                    transportSecurity: .plaintext,
+                    config: .defaults { $0.connection.flushCoalescing = nil }
+                )
+                let (_, loopbackLatency) = try await withGRPCClient(transport: client) { client in
+                    try await self.timeSearches(dataset, Trove_V1_VectorSearch.Client(wrapping: client))
+                }
+                return ServiceLatency(
+                    ef: ef,
+                    recall: recall,
+                    inProcess: inProcessLatency,
+                    loopback: loopbackLatency,
+                    engineP50: engine.rows.first { $0.ef == ef }?.p50_us ?? 0
+                )
+            }
+            var latency: ServiceLatency?
+            for try await result in group where result != nil { latency = result }
+            guard let latency else { throw CommandFailure("the service measurement ended without a result") }
+            return latency
         }
+    }
+
+    private func load<Transport: ClientTransport>(_ dataset: ANNDataset, into vectors: Trove_V1_VectorSearch.Client<Transport>, ef: Int) async throws {
+        _ = try await vectors.createCollection(
+            .with {
+                $0.name = "bench"
+                $0.dimension = UInt32(dataset.dimension)
+                $0.metric = .cosine
+                $0.hnsw = .with {
+                    $0.m = UInt32(self.m)
+                    $0.efConstruction = UInt32(self.efConstruction)
+                    $0.efSearch = UInt32(ef)
+                    $0.seed = self.seed
+                }
+            }
+        )
+        let batch = 1_000
+        for start in stride(from: 0, to: dataset.count, by: batch) {
+            let request = Trove_V1_UpsertRequest.with {
+                $0.collection = "bench"
+                $0.vectors = (start..<min(start + batch, dataset.count)).map { row in
+                    .with {
+                        $0.id = String(row)
+                        $0.values = Array(dataset.base[row * dataset.dimension..<(row + 1) * dataset.dimension])
+                    }
+                }
+            }
+            _ = try await vectors.upsert(request)
+        }
+        self.printError("service: loaded \(dataset.count) vectors")
+    }
+
+    /// Recall and (p50, p99) µs of the queries one at a time, after one warm-up pass.
+    private func timeSearches<Transport: ClientTransport>(
+        _ dataset: ANNDataset,
+        _ vectors: Trove_V1_VectorSearch.Client<Transport>
+    ) async throws -> (Double, (p50: Double, p99: Double)) {
+        let clock = ContinuousClock()
+        var times: [Double] = []
+        var hits = 0
+        for round in 0..<2 {
+            for position in 0..<dataset.queryCount {
+                let request = Trove_V1_SearchVectorsRequest.with {
+                    $0.collection = "bench"
+                    $0.vector = Array(dataset.queries[position * dataset.dimension..<(position + 1) * dataset.dimension])
+                    $0.k = UInt32(Self.k)
+                }
+                let started = clock.now
+                let response = try await vectors.search(request)
+                if round == 1 {
+                    times.append((clock.now - started).seconds)
+                    hits += Set(response.results.compactMap { Int($0.id) }).intersection(dataset.groundTruth[position].map(Int.init)).count
+                }
+            }
+        }
+        let row = Self.row(ef: 0, times: times, hits: hits, k: Self.k)
+        return (row.recall, (row.p50_us, row.p99_us))
     }
 
     // MARK: Report
@@ -303,12 +414,29 @@ struct BenchANNCommand: AsyncParsableCommand {
         if let overhead = peer?.callOverheadMicroseconds {
             print("(latencies: trove / peer; the peer's Python binding costs \(number(overhead, 1)) µs per call, included in its figures)")
         }
+        if !ours.filtered.isEmpty {
+            print("")
+            for row in ours.filtered {
+                print(
+                    "filtered, \(number(row.selectivity * 100))% of rows pass: graph walk with the filter recall \(number(row.graphRecall, 4)) "
+                        + "at \(number(row.graphQPS)) QPS; exact scan of the passing rows \(number(row.exactQPS)) QPS"
+                )
+            }
+            print("(the vector-search service scans exactly when a sample says at most 2,000 vectors pass, and walks the graph otherwise)")
+        }
         if let service {
             print("")
+            print("through the vector-search service, ef \(service.ef), one query at a time (recall \(number(service.recall, 4))):")
             print(
-                "through the gRPC service (ef \(service.ef), one query at a time over loopback HTTP/2): recall \(number(service.recall, 4)), "
-                    + "p50 \(number(service.p50, 1)) µs, p99 \(number(service.p99, 1)) µs; "
-                    + "the service adds \(number(service.p50 - service.engineP50, 1)) µs at p50 over the engine"
+                padded("  engine alone", 34) + "p50 \(number(service.engineP50, 1)) µs"
+            )
+            print(
+                padded("  gRPC in-process transport", 34) + "p50 \(number(service.inProcess.p50, 1)) µs, p99 \(number(service.inProcess.p99, 1)) µs"
+                    + " — the service adds \(number(service.inProcess.p50 - service.engineP50, 1)) µs at p50"
+            )
+            print(
+                padded("  loopback HTTP/2", 34) + "p50 \(number(service.loopback.p50, 1)) µs, p99 \(number(service.loopback.p99, 1)) µs"
+                    + " — \(number(service.loopback.p50 - service.engineP50, 1)) µs over the engine, the network hop included"
             )
         }
     }
@@ -373,14 +501,9 @@ struct ANNDataset {
         return dataset
     }
 
-    /// The exact k nearest base rows of every query, on every core.
-    mutating func computeGroundTruth(k: Int) {
-        let index = HNSWIndex(dimension: self.dimension, metric: self.metric, parameters: HNSWParameters(), expectedCount: self.count)
-        self.base.withUnsafeBufferPointer { base in
-            for row in 0..<self.count {
-                index.add(UnsafeBufferPointer(rebasing: base[row * self.dimension..<(row + 1) * self.dimension]), label: String(row), link: false)
-            }
-        }
+    /// The exact k nearest base rows of every query, by scanning `index` (which holds the base
+    /// rows in order) on every core.
+    mutating func computeGroundTruth(k: Int, with index: HNSWIndex) {
         let queries = self.queries
         let dimension = self.dimension
         let results = ResultSlots(count: self.queryCount)

@@ -73,6 +73,7 @@ final class ServiceProcess: Sendable {
             config: .defaults { config in
                 config.http2.targetWindowSize = 8 << 20
                 config.http2.maxFrameSize = 1 << 20
+                config.connection.flushCoalescing = nil
             }
         )
         return try await GRPCCore.withGRPCClient(transport: transport) { client in

@@ -9,24 +9,25 @@ struct PersistenceTests {
     @Test("reopening replays the log, then the snapshot plus the log after it")
     func reopen() throws {
         try withStore { _, directory in
-            let vectors = clusteredVectors(count: 1_000, dimension: 8, seed: 21)
+            let vectors = clusteredVectors(count: 2_000, dimension: 8, seed: 21)
             do {
                 let store = try VectorStore(directory: directory)
                 let collection = try store.create(CollectionConfiguration(name: "kept", dimension: 8, metric: .cosine, embeddingModel: "minilm"))
-                _ = try collection.upsert(vectors.prefix(600).enumerated().map { VectorRecord(id: "v\($0.offset)", values: $0.element, payload: ["n": .number(Double($0.offset))]) })
+                _ = try collection.upsert(vectors.prefix(1_200).enumerated().map { VectorRecord(id: "v\($0.offset)", values: $0.element, payload: ["n": .number(Double($0.offset))]) })
                 try collection.snapshot()
-                _ = try collection.upsert(vectors.suffix(400).enumerated().map { VectorRecord(id: "v\(600 + $0.offset)", values: $0.element) })
-                _ = try collection.delete(ids: ["v1", "v700"])
+                _ = try collection.upsert(vectors.suffix(800).enumerated().map { VectorRecord(id: "v\(1_200 + $0.offset)", values: $0.element) })
+                _ = try collection.delete(ids: ["v1", "v1500"])
                 #expect(collection.statistics.walBytes > 0)
             }
             let store = try VectorStore(directory: directory)
             let collection = try store.collection("kept")
             #expect(collection.configuration.embeddingModel == "minilm")
-            #expect(collection.statistics.count == 998)
-            #expect(collection.get(ids: ["v0", "v1", "v599", "v700", "v999"], includeValues: false).map(\.id) == ["v0", "v599", "v999"])
+            #expect(collection.statistics.count == 1_998)
+            #expect(collection.get(ids: ["v0", "v1", "v1199", "v1500", "v1999"], includeValues: false).map(\.id) == ["v0", "v1199", "v1999"])
             #expect(collection.get(ids: ["v5"], includeValues: false).first?.payload == ["n": .number(5)])
-            let nearest = try collection.search(VectorQuery(vector: vectors[999], k: 1))
-            #expect(nearest.first?.id == "v999")
+            let nearest = try collection.search(VectorQuery(vector: vectors[1999], k: 1))
+            #expect(nearest.first?.id == "v1999")
+            // Over 1,024 vectors, so the restored graph (not an exact scan) answers.
             #expect(try recall(collection, queries: Array(vectors.prefix(30)), ef: 64) >= 0.95)
         }
     }
