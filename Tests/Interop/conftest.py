@@ -54,6 +54,9 @@ def stubs():
             "trove.v1.metadata_pb2_grpc",
             "trove.v1.embedding_pb2",
             "trove.v1.embedding_pb2_grpc",
+            "trove.v1.vector_search_pb2",
+            "trove.v1.vector_search_pb2_grpc",
+            "trove.v1.common_pb2",
         ]
     }
     yield modules

@@ -137,10 +137,17 @@ struct ServeAllTests {
             let models = try await Trove_V1_Embedding.Client(wrapping: client).listModels(Trove_V1_ListModelsRequest())
             #expect(models.models.contains { $0.id == "all-MiniLM-L6-v2" && $0.isDefault })
 
-            var errors: [RPCError?] = []
-            errors.append(await #expect(throws: RPCError.self) {
-                _ = try await Trove_V1_VectorSearch.Client(wrapping: client).listCollections(Trove_V1_ListVectorCollectionsRequest())
+            // And vector search, keeping its collections under the data directory.
+            let vectors = Trove_V1_VectorSearch.Client(wrapping: client)
+            _ = try await vectors.createCollection(.with {
+                $0.name = "all"
+                $0.dimension = 4
+                $0.metric = .l2
             })
+            #expect(try await vectors.listCollections(Trove_V1_ListVectorCollectionsRequest()).collections.map(\.name) == ["all"])
+            #expect(FileManager.default.fileExists(atPath: trove.dataDirectory + "/vectors/all/collection.json"))
+
+            var errors: [RPCError?] = []
             errors.append(await #expect(throws: RPCError.self) {
                 _ = try await Trove_V1_Ingestion.Client(wrapping: client).search(.with { $0.query = "hello" })
             })
