@@ -37,6 +37,8 @@ public final class HNSWIndex: @unchecked Sendable {
     let dimension: Int
     /// Floats per stored row: `dimension` rounded up to 16.
     let stride: Int
+    /// 64-byte cache lines per stored row.
+    private let rowLines: Int
     let metric: VectorMetric
     let parameters: HNSWParameters
     private let kernel: trove_kernel
@@ -71,6 +73,7 @@ public final class HNSWIndex: @unchecked Sendable {
         precondition(dimension > 0 && parameters.m >= 2)
         self.dimension = dimension
         self.stride = (dimension + 15) / 16 * 16
+        self.rowLines = self.stride / 16
         self.metric = metric
         self.parameters = parameters
         self.kernel = metric.kernel
@@ -108,13 +111,14 @@ public final class HNSWIndex: @unchecked Sendable {
     /// (or own the index alone, as in init).
     private func grow(to newCapacity: Int) {
         let rowBytes = self.stride * MemoryLayout<Float>.stride
-        let vectors = UnsafeMutableRawPointer.allocate(byteCount: max(newCapacity * rowBytes, 64), alignment: 64)
+        let vectors = Self.allocateBlock(byteCount: max(newCapacity * rowBytes, 64))
         vectors.copyMemory(from: self.vectors, byteCount: self.count * rowBytes)
         self.vectors.deallocate()
         self.vectors = vectors
 
         func regrow<T>(_ old: UnsafeMutablePointer<T>, _ perSlot: Int, fill: T) -> UnsafeMutablePointer<T> {
-            let new = UnsafeMutablePointer<T>.allocate(capacity: newCapacity * perSlot)
+            let new = Self.allocateBlock(byteCount: newCapacity * perSlot * MemoryLayout<T>.stride)
+                .bindMemory(to: T.self, capacity: newCapacity * perSlot)
             new.moveInitialize(from: old, count: self.count * perSlot)
             (new + self.count * perSlot).initialize(repeating: fill, count: (newCapacity - self.count) * perSlot)
             old.deallocate()
@@ -126,6 +130,19 @@ public final class HNSWIndex: @unchecked Sendable {
         self.deleted = regrow(self.deleted, 1, fill: 0)
         self.locks = regrow(self.locks, 1, fill: 0)
         self.capacity = newCapacity
+    }
+
+    /// Allocates a block, on 2 MB pages where Linux allows it (transparent huge pages in `madvise`
+    /// mode). Searches read rows and link lists at random, and with 4 KB pages nearly every row
+    /// read is also a TLB miss; a block of 2 MB pages cuts those misses to a few hundred pages.
+    private static func allocateBlock(byteCount: Int) -> UnsafeMutableRawPointer {
+        let hugePage = 2 << 20
+        guard byteCount >= hugePage else { return UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64) }
+        let block = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: hugePage)
+        #if os(Linux)
+        _ = madvise(block, byteCount / hugePage * hugePage, MADV_HUGEPAGE)
+        #endif
+        return block
     }
 
     @inline(__always)
@@ -186,7 +203,7 @@ public final class HNSWIndex: @unchecked Sendable {
     }
 
     private func withScratch<Result>(_ body: (inout SearchScratch) throws -> Result) rethrows -> Result {
-        var scratch = self.scratchPool.withLock { $0.popLast() } ?? SearchScratch()
+        var scratch = self.scratchPool.withLock { $0.popLast() } ?? SearchScratch(maxNeighbors: self.maxNeighbors0)
         defer { self.scratchPool.withLock { [scratch] in $0.append(scratch) } }
         return try body(&scratch)
     }
@@ -199,6 +216,29 @@ public final class HNSWIndex: @unchecked Sendable {
         let list = self.links(slot, level: level)
         let count = Int(list[0])
         for index in 0..<count { buffer.append(list[1 + index]) }
+        trove_unlock(self.locks + slot)
+    }
+
+    /// Copies a node's neighbours at `level` under its lock into `buffer` (room for 2M), returning
+    /// how many there are. Not an overload of `readNeighbors`: `&array` would silently convert to
+    /// the pointer and write past an empty array's storage.
+    @inline(__always)
+    private func copyNeighbors(_ slot: Int, level: Int, to buffer: UnsafeMutablePointer<UInt32>) -> Int {
+        trove_lock(self.locks + slot)
+        let list = self.links(slot, level: level)
+        let count = Int(list[0])
+        // A plain loop: at most 2M words, too few to be worth a call to memmove.
+        for index in 0..<count { buffer[index] = list[1 + index] }
+        trove_unlock(self.locks + slot)
+        return count
+    }
+
+    /// Sets a node's list at `level` to the slots of `neighbors`, under its lock.
+    private func writeNeighbors(_ slot: Int, level: Int, _ neighbors: UnsafeBufferPointer<Neighbor>) {
+        trove_lock(self.locks + slot)
+        let list = self.links(slot, level: level)
+        for (index, neighbor) in neighbors.enumerated() { list[1 + index] = neighbor.slot }
+        list[0] = UInt32(neighbors.count)
         trove_unlock(self.locks + slot)
     }
 
@@ -261,17 +301,34 @@ public final class HNSWIndex: @unchecked Sendable {
                         nearest = self.greedyClosest(query, from: nearest, level: layer, scratch: &scratch)
                     }
                 }
-                for layer in Swift.stride(from: min(level, self.maxLevel), through: 0, by: -1) {
-                    self.searchLayer(query, entries: [nearest], ef: self.parameters.efConstruction, level: layer, scratch: &scratch) {
+                // Links are chosen on every layer first, top down (each layer's search starts from
+                // the nearest node found on the layer above), and written after, bottom up. A search
+                // that reaches the new node on some layer then finds its lists below in place;
+                // written top down, the base layer would still be empty, and a search descending
+                // onto the node would return it alone. Links on one layer never affect the searches
+                // on the layers below, so the graph is the same either way.
+                let top = min(level, self.maxLevel)
+                let m = self.parameters.m
+                scratch.reservePlan(layers: top + 1, linksPerLayer: m)
+                for layer in Swift.stride(from: top, through: 0, by: -1) {
+                    self.searchLayer(query, entry: nearest, ef: self.parameters.efConstruction, level: layer, scratch: &scratch) {
                         $0 != slot && !self.isDeleted($0)
                     }
-                    var found = scratch.results.items.sorted()
-                    guard !found.isEmpty else { continue }
+                    let foundCount = scratch.sortResults()
+                    scratch.planCounts[layer] = 0
+                    guard foundCount > 0 else { continue }
+                    let found = scratch.list
                     nearest = found[0]
-                    found = self.selectNeighbors(found, maximum: self.parameters.m)
-                    self.writeNeighbors(slot, level: layer, found.map(\.slot))
-                    for neighbor in found {
-                        self.addLink(from: Int(neighbor.slot), to: slot, distance: neighbor.distance, level: layer)
+                    let linkCount = self.selectNeighbors(found, count: foundCount, maximum: m)
+                    (scratch.plan + layer * m).update(from: found, count: linkCount)
+                    scratch.planCounts[layer] = linkCount
+                }
+                for layer in 0...top {
+                    let links = scratch.plan + layer * m
+                    let linkCount = scratch.planCounts[layer]
+                    self.writeNeighbors(slot, level: layer, UnsafeBufferPointer(start: links, count: linkCount))
+                    for index in 0..<linkCount {
+                        self.addLink(from: Int(links[index].slot), to: slot, distance: links[index].distance, level: layer, scratch: &scratch)
                     }
                 }
             }
@@ -286,7 +343,7 @@ public final class HNSWIndex: @unchecked Sendable {
     }
 
     /// Links `from` → `to`; a full list is pruned with the selection heuristic.
-    private func addLink(from: Int, to: Int, distance: Float, level: Int) {
+    private func addLink(from: Int, to: Int, distance: Float, level: Int, scratch: inout SearchScratch) {
         let maximum = self.maxNeighbors(level: level)
         trove_lock(self.locks + from)
         let list = self.links(from, level: level)
@@ -297,50 +354,108 @@ public final class HNSWIndex: @unchecked Sendable {
             trove_unlock(self.locks + from)
             return
         }
-        var candidates = [Neighbor(distance: distance, slot: UInt32(to))]
+        // The new link and the current ones, pruned back to `maximum` in the scratch's buffer.
+        let candidates = scratch.pruneList
+        candidates[0] = Neighbor(distance: distance, slot: UInt32(to))
+        for index in 0..<count { self.prefetchHead(Int(list[1 + index])) }
         let base = UnsafePointer(self.vector(from))
         for index in 0..<count {
-            let neighbor = Int(list[1 + index])
-            candidates.append(Neighbor(distance: self.distance(base, neighbor), slot: UInt32(neighbor)))
+            let neighbor = list[1 + index]
+            if index + Self.lookahead < count { self.prefetchTail(Int(list[1 + index + Self.lookahead])) }
+            candidates[1 + index] = Neighbor(distance: self.distance(base, Int(neighbor)), slot: neighbor)
         }
-        let selected = self.selectNeighbors(candidates.sorted(), maximum: maximum)
-        for (index, neighbor) in selected.enumerated() { list[1 + index] = neighbor.slot }
-        list[0] = UInt32(selected.count)
+        Self.sortByDistance(candidates, count: count + 1)
+        let selected = self.selectNeighbors(candidates, count: count + 1, maximum: maximum)
+        for index in 0..<selected { list[1 + index] = candidates[index].slot }
+        list[0] = UInt32(selected)
         trove_unlock(self.locks + from)
+    }
+
+    /// Sorts a short list by distance, keeping equal ones in order. Insertion sort: the lists are
+    /// at most 2M + 1 long and mostly sorted already.
+    private static func sortByDistance(_ items: UnsafeMutablePointer<Neighbor>, count: Int) {
+        guard count > 1 else { return }
+        for index in 1..<count {
+            let item = items[index]
+            var position = index
+            while position > 0 && item.distance < items[position - 1].distance {
+                items[position] = items[position - 1]
+                position -= 1
+            }
+            items[position] = item
+        }
     }
 
     /// The heuristic of the HNSW paper (algorithm 4): keep a candidate only if it is nearer to
     /// the base than to every neighbour already kept, which spreads links in all directions.
-    /// `candidates` are sorted by distance to the base, nearest first.
-    private func selectNeighbors(_ candidates: [Neighbor], maximum: Int) -> [Neighbor] {
-        guard candidates.count > maximum else { return candidates }
-        var selected: [Neighbor] = []
-        selected.reserveCapacity(maximum)
-        for candidate in candidates {
+    /// `candidates` are sorted by distance to the base, nearest first; the ones kept move to the
+    /// front, in order, and their number is returned.
+    private func selectNeighbors(_ candidates: UnsafeMutablePointer<Neighbor>, count: Int, maximum: Int) -> Int {
+        guard count > maximum else { return count }
+        var selected = 0
+        for index in 0..<count {
+            let candidate = candidates[index]
             let vector = UnsafePointer(self.vector(Int(candidate.slot)))
             var keep = true
-            for kept in selected where self.distance(vector, Int(kept.slot)) < candidate.distance {
+            for kept in 0..<selected where self.distance(vector, Int(candidates[kept].slot)) < candidate.distance {
                 keep = false
                 break
             }
             if keep {
-                selected.append(candidate)
-                if selected.count == maximum { break }
+                candidates[selected] = candidate
+                selected += 1
+                if selected == maximum { break }
             }
         }
         return selected
     }
 
+    /// `selectNeighbors` over an array, for deletion and compaction.
+    private func selectNeighbors(_ candidates: [Neighbor], maximum: Int) -> [Neighbor] {
+        guard candidates.count > maximum else { return candidates }
+        var candidates = candidates
+        let selected = candidates.withUnsafeMutableBufferPointer {
+            self.selectNeighbors($0.baseAddress!, count: $0.count, maximum: maximum)
+        }
+        return Array(candidates.prefix(selected))
+    }
+
     // MARK: Search
+
+    // Comparing a node's neighbours is mostly waiting for their rows to arrive from memory (a
+    // 384-float row is 24 cache lines). Asking for whole rows of all 32 neighbours at once floods
+    // the CPU's miss queue, and asking for one line at a time leaves it idle, so the loops ask for
+    // the first `leadLines` of every row they are about to read, then for the rest of each row
+    // `lookahead` neighbours before they compare it.
+    private static let leadLines = 4
+    private static let lookahead = 2
+
+    /// Starts loading the first lines of a node's row.
+    @inline(__always)
+    private func prefetchHead(_ slot: Int) {
+        let row = UnsafeRawPointer(self.vector(slot))
+        for line in 0..<min(Self.leadLines, self.rowLines) { trove_prefetch(row + 64 * line) }
+    }
+
+    /// Starts loading the lines of a node's row that `prefetchHead` left out.
+    @inline(__always)
+    private func prefetchTail(_ slot: Int) {
+        let row = UnsafeRawPointer(self.vector(slot))
+        for line in min(Self.leadLines, self.rowLines)..<self.rowLines { trove_prefetch(row + 64 * line) }
+    }
 
     /// Walks greedily towards the query on one upper layer.
     private func greedyClosest(_ query: UnsafePointer<Float>, from start: Neighbor, level: Int, scratch: inout SearchScratch) -> Neighbor {
+        let neighbors = scratch.neighbors
         var nearest = start
         var changed = true
         while changed {
             changed = false
-            self.readNeighbors(Int(nearest.slot), level: level, into: &scratch.neighbors)
-            for neighbor in scratch.neighbors {
+            let count = self.copyNeighbors(Int(nearest.slot), level: level, to: neighbors)
+            for index in 0..<count { self.prefetchHead(Int(neighbors[index])) }
+            for index in 0..<count {
+                let neighbor = neighbors[index]
+                if index + Self.lookahead < count { self.prefetchTail(Int(neighbors[index + Self.lookahead])) }
                 let distance = self.distance(query, Int(neighbor))
                 if distance < nearest.distance {
                     nearest = Neighbor(distance: distance, slot: neighbor)
@@ -353,30 +468,41 @@ public final class HNSWIndex: @unchecked Sendable {
 
     /// Best-first search of one layer (algorithm 2 of the paper); leaves the `ef` nearest
     /// accepted nodes in `scratch.results`. Rejected nodes are still walked through, so a
-    /// filter or a tombstone never cuts the graph.
+    /// filter or a tombstone never cuts the graph. Inlined, so each caller's `accept` test is
+    /// compiled into the loop rather than called through a closure.
+    @inline(__always)
     private func searchLayer(
         _ query: UnsafePointer<Float>,
-        entries: [Neighbor],
+        entry: Neighbor,
         ef: Int,
         level: Int,
         scratch: inout SearchScratch,
         accept: (Int) -> Bool
     ) {
-        scratch.beginSearch(capacity: self.capacity)
-        for entry in entries {
-            _ = scratch.visit(entry.slot)
-            scratch.candidates.push(entry)
-            if accept(Int(entry.slot)) { scratch.results.push(entry) }
-        }
+        scratch.beginSearch(capacity: self.capacity, ef: ef)
+        _ = scratch.visit(entry.slot)
+        scratch.candidates.push(entry)
+        if accept(Int(entry.slot)) { scratch.results.push(entry) }
         var bound = scratch.results.isEmpty ? Float.infinity : scratch.results.top.distance
+        let neighbors = scratch.neighbors
         while !scratch.candidates.isEmpty {
             let current = scratch.candidates.pop()
             if current.distance > bound && scratch.results.count >= ef { break }
-            self.readNeighbors(Int(current.slot), level: level, into: &scratch.neighbors)
-            for neighbor in scratch.neighbors {
-                trove_prefetch(self.vector(Int(neighbor)))
+            // The likeliest next node to expand: its link list loads while this one's are compared.
+            if !scratch.candidates.isEmpty {
+                trove_prefetch(self.links(Int(scratch.candidates.top.slot), level: level))
             }
-            for neighbor in scratch.neighbors where scratch.visit(neighbor) {
+            // Drop the neighbours seen before first, so only rows that will be read are fetched.
+            let count = self.copyNeighbors(Int(current.slot), level: level, to: neighbors)
+            var fresh = 0
+            for index in 0..<count where scratch.visit(neighbors[index]) {
+                neighbors[fresh] = neighbors[index]
+                fresh += 1
+            }
+            for index in 0..<fresh { self.prefetchHead(Int(neighbors[index])) }
+            for index in 0..<fresh {
+                let neighbor = neighbors[index]
+                if index + Self.lookahead < fresh { self.prefetchTail(Int(neighbors[index + Self.lookahead])) }
                 let distance = self.distance(query, Int(neighbor))
                 guard scratch.results.count < ef || distance < bound else { continue }
                 let found = Neighbor(distance: distance, slot: neighbor)
@@ -399,10 +525,19 @@ public final class HNSWIndex: @unchecked Sendable {
                 for layer in Swift.stride(from: self.maxLevel, to: 0, by: -1) {
                     nearest = self.greedyClosest(query, from: nearest, level: layer, scratch: &scratch)
                 }
-                self.searchLayer(query, entries: [nearest], ef: max(ef, k), level: 0, scratch: &scratch) { slot in
-                    !self.isDeleted(slot) && (accept?(slot) ?? true)
+                // Without a filter the per-node test is one byte load, and the loop is compiled
+                // without a call through an optional closure.
+                if let accept {
+                    self.searchLayer(query, entry: nearest, ef: max(ef, k), level: 0, scratch: &scratch) { slot in
+                        !self.isDeleted(slot) && accept(slot)
+                    }
+                } else {
+                    self.searchLayer(query, entry: nearest, ef: max(ef, k), level: 0, scratch: &scratch) { slot in
+                        !self.isDeleted(slot)
+                    }
                 }
-                return Array(scratch.results.items.sorted().prefix(k))
+                let found = scratch.sortResults()
+                return Array(UnsafeBufferPointer(start: scratch.list, count: min(k, found)))
             }
         }
     }
@@ -420,7 +555,7 @@ public final class HNSWIndex: @unchecked Sendable {
                     results.push(Neighbor(distance: distance, slot: UInt32(slot)))
                 }
             }
-            return results.items.sorted()
+            return results.unordered.sorted()
         }
     }
 
