@@ -1,3 +1,4 @@
+import Dispatch
 import GRPCCore
 import JSONFilter
 import Logging
@@ -38,7 +39,8 @@ public struct VectorSearchService: Trove_V1_VectorSearch.SimpleServiceProtocol {
             embeddingModel: request.embeddingModel,
             exactOnly: request.exactOnly
         )
-        let collection = try self.store.create(configuration)
+        let store = self.store
+        let collection = try await Self.blocking { try store.create(configuration) }
         self.logger.info("created vector collection", metadata: ["collection": "\(request.name)", "dimension": "\(request.dimension)"])
         return Trove_V1_VectorCollectionInfo(collection)
     }
@@ -52,7 +54,8 @@ public struct VectorSearchService: Trove_V1_VectorSearch.SimpleServiceProtocol {
     }
 
     public func dropCollection(request: Trove_V1_DropVectorCollectionRequest, context: ServerContext) async throws -> Trove_V1_DropVectorCollectionResponse {
-        try self.store.drop(request.name)
+        let store = self.store
+        try await Self.blocking { try store.drop(request.name) }
         self.logger.info("dropped vector collection", metadata: ["collection": "\(request.name)"])
         return Trove_V1_DropVectorCollectionResponse()
     }
@@ -61,7 +64,9 @@ public struct VectorSearchService: Trove_V1_VectorSearch.SimpleServiceProtocol {
 
     public func upsert(request: Trove_V1_UpsertRequest, context: ServerContext) async throws -> Trove_V1_UpsertResponse {
         let collection = try self.store.collection(request.collection)
-        let upserted = try collection.upsert(request.vectors.map(VectorRecord.init), memoryBudget: self.store.memoryHeadroom)
+        let records = request.vectors.map(VectorRecord.init)
+        let store = self.store
+        let upserted = try await Self.blocking { try collection.upsert(records, memoryBudget: store.memoryHeadroom) }
         return .with { $0.upserted = UInt64(upserted) }
     }
 
@@ -76,7 +81,9 @@ public struct VectorSearchService: Trove_V1_VectorSearch.SimpleServiceProtocol {
             }
             name = name ?? message.collection
             let collection = try self.store.collection(name ?? "")
-            upserted += UInt64(try collection.upsert(message.vectors.map(VectorRecord.init), memoryBudget: self.store.memoryHeadroom))
+            let records = message.vectors.map(VectorRecord.init)
+            let store = self.store
+            upserted += UInt64(try await Self.blocking { try collection.upsert(records, memoryBudget: store.memoryHeadroom) })
         }
         return .with { $0.upserted = upserted }
     }
@@ -87,9 +94,10 @@ public struct VectorSearchService: Trove_V1_VectorSearch.SimpleServiceProtocol {
         let deleted: Int
         switch (request.ids.isEmpty, filter) {
         case (false, nil):
-            deleted = try collection.delete(ids: request.ids)
+            let ids = request.ids
+            deleted = try await Self.blocking { try collection.delete(ids: ids) }
         case (true, let filter?):
-            deleted = try collection.delete(filter: filter)
+            deleted = try await Self.blocking { try collection.delete(filter: filter) }
         case (false, _?):
             throw RPCError.invalidField("ids", "give ids or a filter, not both")
         case (true, nil):
@@ -100,7 +108,7 @@ public struct VectorSearchService: Trove_V1_VectorSearch.SimpleServiceProtocol {
 
     public func compact(request: Trove_V1_CompactRequest, context: ServerContext) async throws -> Trove_V1_CompactResponse {
         let collection = try self.store.collection(request.collection)
-        let (removed, reclaimed) = try collection.compact()
+        let (removed, reclaimed) = try await Self.blocking { try collection.compact() }
         self.logger.info("compacted vector collection", metadata: ["collection": "\(request.collection)", "removed": "\(removed)"])
         return .with {
             $0.vectorsRemoved = UInt64(removed)
@@ -110,10 +118,21 @@ public struct VectorSearchService: Trove_V1_VectorSearch.SimpleServiceProtocol {
 
     public func snapshot(request: Trove_V1_SnapshotRequest, context: ServerContext) async throws -> Trove_V1_SnapshotResponse {
         let collection = try self.store.collection(request.collection)
-        let (sequence, bytes) = try collection.snapshot()
+        let (sequence, bytes) = try await Self.blocking { try collection.snapshot() }
         return .with {
             $0.sequence = sequence
             $0.bytes = UInt64(bytes)
+        }
+    }
+
+    /// Runs a write on a Dispatch thread. Writes block — on the collection's writer lock, on
+    /// fsync, on linking vectors into the graph, on writing a snapshot — and must not hold the
+    /// few cooperative threads that searches (short and CPU-bound, left where they are) run on.
+    private static func blocking<Value: Sendable>(_ body: @escaping @Sendable () throws -> Value) async throws -> Value {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try body() })
+            }
         }
     }
 
