@@ -252,6 +252,34 @@ public final class HNSWIndex: @unchecked Sendable {
 
     // MARK: Insert
 
+    /// Puts a node in the next slot with empty link lists and counts it live; returns the slot.
+    /// The caller owns the index alone or holds `structure` exclusively, and has made room.
+    private func appendNode(_ vector: UnsafePointer<Float>, level: Int, label: String, payload: JSONObject?, payloadBytes: Int) -> Int {
+        let slot = self.count
+        let row = self.vector(slot)
+        row.update(from: vector, count: self.dimension)
+        (row + self.dimension).update(repeating: 0, count: self.stride - self.dimension)
+        self.levels[slot] = UInt8(level)
+        self.level0[slot * self.level0Words] = 0
+        if level > 0 {
+            let words = level * self.upperWords
+            let lists = UnsafeMutablePointer<UInt32>.allocate(capacity: words)
+            lists.initialize(repeating: 0, count: words)
+            self.upper[slot] = lists
+            self.upperLinkWords += words
+        }
+        self.deleted[slot] = 0
+        self.labels.append(label)
+        self.payloads.append(payload)
+        self.payloadSizes.append(UInt32(clamping: payloadBytes))
+        self.slotsByLabel[label] = UInt32(slot)
+        self.labelBytes += label.utf8.count
+        self.payloadBytes += payloadBytes
+        self.count += 1
+        self.liveCount += 1
+        return slot
+    }
+
     /// Adds a node (the writer only). `vector` holds `dimension` floats, already normalised for cosine.
     @discardableResult
     func insert(_ vector: UnsafePointer<Float>, label: String, payload: JSONObject?, payloadBytes: Int, link: Bool = true) -> Int {
@@ -262,28 +290,7 @@ public final class HNSWIndex: @unchecked Sendable {
     private func insert(_ vector: UnsafePointer<Float>, label: String, payload: JSONObject?, payloadBytes: Int, level: Int, link: Bool) -> Int {
         let slot = self.withExclusiveAccess {
             if self.count == self.capacity { self.grow(to: self.capacity * 2) }
-            let slot = self.count
-            let row = self.vector(slot)
-            row.update(from: vector, count: self.dimension)
-            (row + self.dimension).update(repeating: 0, count: self.stride - self.dimension)
-            self.levels[slot] = UInt8(level)
-            self.level0[slot * self.level0Words] = 0
-            if level > 0 {
-                let words = level * self.upperWords
-                let lists = UnsafeMutablePointer<UInt32>.allocate(capacity: words)
-                lists.initialize(repeating: 0, count: words)
-                self.upper[slot] = lists
-                self.upperLinkWords += words
-            }
-            self.deleted[slot] = 0
-            self.labels.append(label)
-            self.payloads.append(payload)
-            self.payloadSizes.append(UInt32(clamping: payloadBytes))
-            self.slotsByLabel[label] = UInt32(slot)
-            self.labelBytes += label.utf8.count
-            self.payloadBytes += payloadBytes
-            self.count += 1
-            self.liveCount += 1
+            let slot = self.appendNode(vector, level: level, label: label, payload: payload, payloadBytes: payloadBytes)
             if self.entryPoint < 0 {
                 self.entryPoint = slot
                 self.maxLevel = level
@@ -583,7 +590,7 @@ public final class HNSWIndex: @unchecked Sendable {
                 for neighbor in ownNeighbors where !self.isDeleted(Int(neighbor)) {
                     self.readNeighbors(Int(neighbor), level: layer, into: &theirs)
                     guard theirs.contains(UInt32(slot)) else { continue }
-                    self.relink(Int(neighbor), level: layer, candidates: theirs + ownNeighbors)
+                    self.writeNeighbors(Int(neighbor), level: layer, self.bestNeighbors(for: Int(neighbor), level: layer, among: theirs + ownNeighbors))
                 }
             }
         }
@@ -592,16 +599,17 @@ public final class HNSWIndex: @unchecked Sendable {
         }
     }
 
-    /// Rebuilds a node's list at `level` from candidate slots (live ones, other than itself).
-    private func relink(_ slot: Int, level: Int, candidates: [UInt32]) {
+    /// The neighbours the selection heuristic keeps for `slot` at `level` among `candidates`
+    /// (repeats, the node itself and tombstones left out). Candidates come from lists at `level`,
+    /// so every one of them reaches that level.
+    private func bestNeighbors(for slot: Int, level: Int, among candidates: [UInt32]) -> [UInt32] {
         let base = UnsafePointer(self.vector(slot))
         var seen = Set<UInt32>()
         var scored: [Neighbor] = []
         for candidate in candidates where Int(candidate) != slot && !self.isDeleted(Int(candidate)) && seen.insert(candidate).inserted {
             scored.append(Neighbor(distance: self.distance(base, Int(candidate)), slot: candidate))
         }
-        let selected = self.selectNeighbors(scored.sorted(), maximum: self.maxNeighbors(level: level))
-        self.writeNeighbors(slot, level: level, selected.map(\.slot))
+        return self.selectNeighbors(scored.sorted(), maximum: self.maxNeighbors(level: level)).map(\.slot)
     }
 
     /// The live node with the highest level becomes the entry point (none when all are deleted).
@@ -631,25 +639,13 @@ public final class HNSWIndex: @unchecked Sendable {
             var own: [UInt32] = []
             var removedNeighbors: [UInt32] = []
             for slot in 0..<self.count where !self.isDeleted(slot) {
-                let target = Int(newSlot[slot])
-                let level = self.level(slot)
-                index.vector(target).update(from: self.vector(slot), count: self.stride)
-                index.levels[target] = UInt8(level)
-                if level > 0 {
-                    let words = level * index.upperWords
-                    let lists = UnsafeMutablePointer<UInt32>.allocate(capacity: words)
-                    lists.initialize(repeating: 0, count: words)
-                    index.upper[target] = lists
-                    index.upperLinkWords += words
-                }
-                index.labels.append(self.labels[slot])
-                index.payloads.append(self.payloads[slot])
-                index.payloadSizes.append(self.payloadSizes[slot])
-                index.payloadBytes += Int(self.payloadSizes[slot])
-                index.slotsByLabel[self.labels[slot]] = UInt32(target)
-                index.labelBytes += self.labels[slot].utf8.count
-                index.count += 1
-                index.liveCount += 1
+                _ = index.appendNode(
+                    self.vector(slot),
+                    level: self.level(slot),
+                    label: self.labels[slot],
+                    payload: self.payloads[slot],
+                    payloadBytes: Int(self.payloadSizes[slot])
+                )
             }
             for slot in 0..<self.count where !self.isDeleted(slot) {
                 for layer in 0...self.level(slot) {
@@ -665,21 +661,7 @@ public final class HNSWIndex: @unchecked Sendable {
                             candidates += removedNeighbors
                         }
                     }
-                    var list: [UInt32]
-                    if lostAny {
-                        let base = UnsafePointer(self.vector(slot))
-                        var seen = Set<UInt32>()
-                        var scored: [Neighbor] = []
-                        for candidate in candidates
-                        where Int(candidate) != slot && !self.isDeleted(Int(candidate)) && self.level(Int(candidate)) >= layer
-                            && seen.insert(candidate).inserted
-                        {
-                            scored.append(Neighbor(distance: self.distance(base, Int(candidate)), slot: candidate))
-                        }
-                        list = self.selectNeighbors(scored.sorted(), maximum: self.maxNeighbors(level: layer)).map(\.slot)
-                    } else {
-                        list = candidates
-                    }
+                    let list = lostAny ? self.bestNeighbors(for: slot, level: layer, among: candidates) : candidates
                     index.writeNeighbors(Int(newSlot[slot]), level: layer, list.map { UInt32(newSlot[Int($0)]) })
                 }
             }
