@@ -65,8 +65,7 @@ public struct VectorSearchService: Trove_V1_VectorSearch.SimpleServiceProtocol {
     public func upsert(request: Trove_V1_UpsertRequest, context: ServerContext) async throws -> Trove_V1_UpsertResponse {
         let collection = try self.store.collection(request.collection)
         let records = request.vectors.map(VectorRecord.init)
-        let store = self.store
-        let upserted = try await Self.blocking { try collection.upsert(records, memoryBudget: store.memoryHeadroom) }
+        let upserted = try await Self.blocking { try collection.upsert(records) }
         return .with { $0.upserted = UInt64(upserted) }
     }
 
@@ -82,8 +81,7 @@ public struct VectorSearchService: Trove_V1_VectorSearch.SimpleServiceProtocol {
             name = name ?? message.collection
             let collection = try self.store.collection(name ?? "")
             let records = message.vectors.map(VectorRecord.init)
-            let store = self.store
-            upserted += UInt64(try await Self.blocking { try collection.upsert(records, memoryBudget: store.memoryHeadroom) })
+            upserted += UInt64(try await Self.blocking { try collection.upsert(records) })
         }
         return .with { $0.upserted = upserted }
     }

@@ -8,12 +8,11 @@ extension HNSWIndex {
     /// Adds a row (normalised first for cosine).
     public func add(_ vector: UnsafeBufferPointer<Float>, label: String) {
         precondition(vector.count == self.dimension, "a vector of \(vector.count) values in an index of dimension \(self.dimension)")
-        if self.metric == .cosine {
-            let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
-            let normalised = vector.map { $0 / norm }
-            normalised.withUnsafeBufferPointer { _ = self.insert($0.baseAddress!, label: label, payload: nil, payloadBytes: 0) }
-        } else {
-            self.insert(vector.baseAddress!, label: label, payload: nil, payloadBytes: 0)
+        var row = Array(vector)
+        row.withUnsafeMutableBufferPointer { row in
+            let prepared = self.metric.prepare(row)
+            precondition(prepared, "a zero vector has no direction for cosine similarity")
+            _ = self.insert(row.baseAddress!, label: label, payload: nil, payloadBytes: 0)
         }
     }
 

@@ -90,6 +90,8 @@ public final class VectorCollection: Sendable {
     let directory: String
     private let durability: Durability
     private let snapshotAfterLogBytes: Int
+    /// Bytes of memory the store's budget still allows, across all its collections.
+    private let memoryHeadroom: @Sendable () -> Int
     private let writer: Mutex<WriterState>
     /// The index searches use; replaced whole by compaction.
     private let current: Mutex<HNSWIndex>
@@ -110,10 +112,11 @@ public final class VectorCollection: Sendable {
     public static let maximumIDBytes = 512
 
     /// Opens a collection directory: loads the snapshot, then replays the log after it.
-    init(directory: String, durability: Durability, snapshotAfterLogBytes: Int) throws(VectorIndexError) {
+    init(directory: String, durability: Durability, snapshotAfterLogBytes: Int, memoryHeadroom: @escaping @Sendable () -> Int) throws(VectorIndexError) {
         self.directory = directory
         self.durability = durability
         self.snapshotAfterLogBytes = snapshotAfterLogBytes
+        self.memoryHeadroom = memoryHeadroom
         let configurationPath = directory + "/" + Self.configurationFile
         guard let data = FileManager.default.contents(atPath: configurationPath),
             let configuration = try? JSONDecoder().decode(CollectionConfiguration.self, from: data)
@@ -149,7 +152,13 @@ public final class VectorCollection: Sendable {
     }
 
     /// Creates the directory of a new collection (atomically: a temporary directory renamed).
-    static func create(_ configuration: CollectionConfiguration, directory: String, durability: Durability, snapshotAfterLogBytes: Int) throws(VectorIndexError) -> VectorCollection {
+    static func create(
+        _ configuration: CollectionConfiguration,
+        directory: String,
+        durability: Durability,
+        snapshotAfterLogBytes: Int,
+        memoryHeadroom: @escaping @Sendable () -> Int
+    ) throws(VectorIndexError) -> VectorCollection {
         let temporary = directory + ".creating"
         try? FileManager.default.removeItem(atPath: temporary)
         let encoder = JSONEncoder()
@@ -166,7 +175,7 @@ public final class VectorCollection: Sendable {
         try PosixFile.syncDirectory(temporary)
         guard rename(temporary, directory) == 0 else { throw PosixFile.error("rename", temporary) }
         try PosixFile.syncDirectory((directory as NSString).deletingLastPathComponent)
-        return try VectorCollection(directory: directory, durability: durability, snapshotAfterLogBytes: snapshotAfterLogBytes)
+        return try VectorCollection(directory: directory, durability: durability, snapshotAfterLogBytes: snapshotAfterLogBytes, memoryHeadroom: memoryHeadroom)
     }
 
     private var index: HNSWIndex {
@@ -178,24 +187,25 @@ public final class VectorCollection: Sendable {
 
     // MARK: Writes
 
-    /// Inserts or replaces vectors by id; returns how many. `budget` says how many more bytes of
-    /// memory the store allows; a batch that needs more is refused whole.
-    public func upsert(_ records: [VectorRecord], memoryBudget budget: Int = .max) throws(VectorIndexError) -> Int {
+    /// Inserts or replaces vectors by id; returns how many. A batch that needs more memory than
+    /// the store's budget leaves is refused whole.
+    public func upsert(_ records: [VectorRecord]) throws(VectorIndexError) -> Int {
         guard !records.isEmpty else { return 0 }
         let index = self.index
-        var prepared: [(record: VectorRecord, payloadText: String?)] = []
-        prepared.reserveCapacity(records.count)
+        var logged: [LogRecord] = []
+        logged.reserveCapacity(records.count)
         var labelBytes = 0
         var payloadBytes = 0
         for (position, var record) in records.enumerated() {
             try Self.validate(id: record.id, field: "vectors[\(position)].id")
             try self.normalize(&record.values, field: "vectors[\(position)].values")
-            let payloadText = record.payload.map { JSONValue.object($0).jsonText }
+            let payloadJSON = record.payload.map { JSONValue.object($0).jsonText }
             labelBytes += record.id.utf8.count
-            payloadBytes += payloadText?.utf8.count ?? 0
-            prepared.append((record, payloadText))
+            payloadBytes += payloadJSON?.utf8.count ?? 0
+            logged.append(.upsert(id: record.id, values: record.values, payload: record.payload, payloadJSON: payloadJSON))
         }
         let needed = index.additionalBytes(inserting: records.count, labelBytes: labelBytes, payloadBytes: payloadBytes)
+        let budget = self.memoryHeadroom()
         guard needed <= budget else {
             throw VectorIndexError(
                 .resourceExhausted,
@@ -203,11 +213,7 @@ public final class VectorCollection: Sendable {
             )
         }
         return try self.writer.withLock { (state) throws(VectorIndexError) -> Int in
-            try self.commit(
-                prepared.map { LogRecord.upsert(id: $0.record.id, values: $0.record.values, payload: $0.record.payload) },
-                payloadTexts: prepared.map(\.payloadText),
-                state: &state
-            )
+            try self.commit(logged, state: &state)
         }
     }
 
@@ -218,14 +224,13 @@ public final class VectorCollection: Sendable {
             let index = self.index
             var seen = Set<String>()
             let unique = index.withSharedAccess { ids.filter { index.slotsByLabel[$0] != nil && seen.insert($0).inserted } }
-            return try self.commit(unique.map { LogRecord.delete(id: $0) }, payloadTexts: unique.map { _ in nil }, state: &state)
+            return try self.commit(unique.map { LogRecord.delete(id: $0) }, state: &state)
         }
     }
 
     /// Deletes every vector whose payload passes `filter`. Returns how many were deleted.
     public func delete(filter: MetadataFilter) throws(VectorIndexError) -> Int {
-        let compiled: CompiledFilter
-        do { compiled = try filter.compiled() } catch { throw VectorIndexError.invalid(error.field, error.message) }
+        let compiled = try Self.compile(filter)
         return try self.writer.withLock { (state) throws(VectorIndexError) -> Int in
             let index = self.index
             let matching: [String] = index.withSharedAccess {
@@ -234,18 +239,18 @@ public final class VectorCollection: Sendable {
                     return index.labels[slot]
                 }
             }
-            return try self.commit(matching.map { LogRecord.delete(id: $0) }, payloadTexts: matching.map { _ in nil }, state: &state)
+            return try self.commit(matching.map { LogRecord.delete(id: $0) }, state: &state)
         }
     }
 
     /// Logs the records (fsynced under `.everyWrite`), then applies them; the writer holds `state`.
-    private func commit(_ records: [LogRecord], payloadTexts: [String?], state: inout WriterState) throws(VectorIndexError) -> Int {
+    private func commit(_ records: [LogRecord], state: inout WriterState) throws(VectorIndexError) -> Int {
         guard !records.isEmpty, let log = state.log else { return 0 }
         var encoded = ByteWriter()
         var sequence = state.sequence
-        for (record, payloadText) in zip(records, payloadTexts) {
+        for record in records {
             sequence += 1
-            WriteAheadLog.encode(record, payloadText: payloadText, sequence: sequence, into: &encoded)
+            WriteAheadLog.encode(record, sequence: sequence, into: &encoded)
         }
         try log.append(encoded, sync: self.durability == .everyWrite)
         state.sequence = sequence
@@ -261,9 +266,9 @@ public final class VectorCollection: Sendable {
     /// collections store vectors without linking them into a graph.
     private static func apply(_ record: LogRecord, to index: HNSWIndex, link: Bool) {
         switch record {
-        case .upsert(let id, let values, let payload):
+        case .upsert(let id, let values, let payload, let payloadJSON):
             if let slot = index.slotsByLabel[id] { index.delete(Int(slot)) }
-            let payloadBytes = payload.map { JSONValue.object($0).jsonText.utf8.count } ?? 0
+            let payloadBytes = payloadJSON?.utf8.count ?? 0
             values.withUnsafeBufferPointer { _ = index.insert($0.baseAddress!, label: id, payload: payload, payloadBytes: payloadBytes, link: link) }
         case .delete(let id):
             if let slot = index.slotsByLabel[id] { index.delete(Int(slot)) }
@@ -334,28 +339,18 @@ public final class VectorCollection: Sendable {
         try self.normalize(&vector, field: "vector")
         let ef = query.ef ?? self.configuration.parameters.efSearch
         guard (1...100_000).contains(ef) else { throw VectorIndexError.invalid("ef", "must be 1 to 100,000, not \(ef)") }
-        var compiled: CompiledFilter?
-        if let filter = query.filter {
-            do { compiled = try filter.compiled() } catch { throw VectorIndexError.invalid(error.field, error.message) }
-        }
+        let compiled = try query.filter.map { (filter) throws(VectorIndexError) in try Self.compile(filter) }
         let index = self.index
         let metric = self.configuration.metric
         return vector.withUnsafeBufferPointer { buffer in
-            let query_ = buffer.baseAddress!
-            var found: [Neighbor]
-            let exact = query.exact || self.configuration.exactOnly || index.liveCount <= Self.exactCollectionThreshold
-            if let compiled {
-                let accept: (Int) -> Bool = { slot in index.payloads[slot].map(compiled.matches) ?? false }
-                if exact || self.estimatedMatches(compiled, in: index) <= Self.exactFilterThreshold {
-                    found = index.exactSearch(query_, k: query.k, accept: accept)
-                } else {
-                    found = index.search(query_, k: query.k, ef: ef, accept: accept)
-                }
-            } else if exact {
-                found = index.exactSearch(query_, k: query.k)
-            } else {
-                found = index.search(query_, k: query.k, ef: ef)
+            let pointer = buffer.baseAddress!
+            let accept = compiled.map { filter in { (slot: Int) in index.payloads[slot].map(filter.matches) ?? false } }
+            // Exact when asked, when the collection is small, or when few vectors pass the filter.
+            var exact = query.exact || self.configuration.exactOnly || index.liveCount <= Self.exactCollectionThreshold
+            if !exact, let compiled {
+                exact = self.estimatedMatches(compiled, in: index) <= Self.exactFilterThreshold
             }
+            var found = exact ? index.exactSearch(pointer, k: query.k, accept: accept) : index.search(pointer, k: query.k, ef: ef, accept: accept)
             if let minimumScore = query.minimumScore {
                 found.removeAll { metric.score(distance: $0.distance) <= minimumScore }
             }
@@ -412,9 +407,20 @@ public final class VectorCollection: Sendable {
         }
     }
 
-    var memoryBytes: Int { self.index.withSharedAccess { self.index.memoryBytes } }
+    var memoryBytes: Int {
+        let index = self.index
+        return index.withSharedAccess { index.memoryBytes }
+    }
 
     // MARK: Validation
+
+    private static func compile(_ filter: MetadataFilter) throws(VectorIndexError) -> CompiledFilter {
+        do {
+            return try filter.compiled()
+        } catch {
+            throw VectorIndexError.invalid(error.field, error.message)
+        }
+    }
 
     static func validate(id: String, field: String) throws(VectorIndexError) {
         let bytes = id.utf8.count
@@ -428,19 +434,11 @@ public final class VectorCollection: Sendable {
         guard values.count == self.configuration.dimension else {
             throw VectorIndexError.invalid(field, "has \(values.count) values but the collection '\(self.configuration.name)' has dimension \(self.configuration.dimension)")
         }
-        var squares: Float = 0
-        for (position, value) in values.enumerated() {
-            guard value.isFinite else {
-                throw VectorIndexError.invalid(field, "value \(position) is \(value); vectors must be finite")
-            }
-            squares += value * value
+        for (position, value) in values.enumerated() where !value.isFinite {
+            throw VectorIndexError.invalid(field, "value \(position) is \(value); vectors must be finite")
         }
-        if self.configuration.metric == .cosine {
-            guard squares > 0, squares.isFinite else {
-                throw VectorIndexError.invalid(field, "is a zero vector, which has no direction for cosine similarity")
-            }
-            let scale = 1 / squares.squareRoot()
-            for position in values.indices { values[position] *= scale }
+        guard values.withUnsafeMutableBufferPointer({ self.configuration.metric.prepare($0) }) else {
+            throw VectorIndexError.invalid(field, "is a zero vector, which has no direction for cosine similarity")
         }
     }
 }

@@ -45,4 +45,16 @@ public enum VectorMetric: String, Sendable, Hashable, CaseIterable {
         case .innerProduct, .l2: -score
         }
     }
+
+    /// Scales `values` to unit length for cosine (whose kernel is an inner product); other
+    /// metrics compare vectors as they are. False for a cosine vector of length zero or beyond
+    /// what a Float holds, which has no direction.
+    func prepare(_ values: UnsafeMutableBufferPointer<Float>) -> Bool {
+        guard self == .cosine else { return true }
+        let squares = values.reduce(0) { $0 + $1 * $1 }
+        guard squares > 0, squares.isFinite else { return false }
+        let scale = 1 / squares.squareRoot()
+        for position in values.indices { values[position] *= scale }
+        return true
+    }
 }

@@ -36,6 +36,7 @@ public final class VectorStore: Sendable {
         } catch {
             throw VectorIndexError(.ioError, "cannot create \(directory): \(error)")
         }
+        self.collections = Mutex([:])
         var opened: [String: VectorCollection] = [:]
         var memory = 0
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
@@ -47,7 +48,12 @@ public final class VectorStore: Sendable {
             }
             let path = directory + "/" + name
             guard FileManager.default.fileExists(atPath: path + "/" + VectorCollection.configurationFile) else { continue }
-            let collection = try VectorCollection(directory: path, durability: options.durability, snapshotAfterLogBytes: options.snapshotAfterLogBytes)
+            let collection = try VectorCollection(
+                directory: path,
+                durability: options.durability,
+                snapshotAfterLogBytes: options.snapshotAfterLogBytes,
+                memoryHeadroom: self.headroomProvider
+            )
             memory += collection.memoryBytes
             guard memory <= options.memoryBudgetBytes else {
                 throw VectorIndexError(
@@ -57,7 +63,7 @@ public final class VectorStore: Sendable {
             }
             opened[collection.configuration.name] = collection
         }
-        self.collections = Mutex(opened)
+        self.collections.withLock { [opened] in $0 = opened }
         if case .interval(let milliseconds) = options.durability {
             let thread = Thread { [weak self] in
                 while let store = self, !store.stopped.load(ordering: .relaxed) {
@@ -90,7 +96,8 @@ public final class VectorStore: Sendable {
                 configuration,
                 directory: self.directory + "/" + configuration.name,
                 durability: self.options.durability,
-                snapshotAfterLogBytes: self.options.snapshotAfterLogBytes
+                snapshotAfterLogBytes: self.options.snapshotAfterLogBytes,
+                memoryHeadroom: self.headroomProvider
             )
             collections[configuration.name] = collection
             return collection
@@ -120,6 +127,12 @@ public final class VectorStore: Sendable {
             collections[name] = nil
             try? FileManager.default.removeItem(atPath: dropping)
         }
+    }
+
+    /// How a collection asks for the budget's headroom before an insert (without keeping the
+    /// store alive).
+    private var headroomProvider: @Sendable () -> Int {
+        { [weak self] in self?.memoryHeadroom ?? .max }
     }
 
     /// Bytes the memory budget still allows.

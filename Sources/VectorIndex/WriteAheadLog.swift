@@ -10,9 +10,10 @@ public enum Durability: Sendable, Hashable {
     case interval(milliseconds: Int)
 }
 
-/// One change to a collection, as the log stores it.
+/// One change to a collection, as the log stores it. An upsert keeps its payload both parsed
+/// (for the index) and as the JSON text the log holds, so neither is made twice.
 enum LogRecord: Equatable {
-    case upsert(id: String, values: [Float], payload: JSONObject?)
+    case upsert(id: String, values: [Float], payload: JSONObject?, payloadJSON: String?)
     case delete(id: String)
 }
 
@@ -65,13 +66,15 @@ final class WriteAheadLog {
                 initialized = Int(count)
             }
             var payload: JSONObject?
+            var payloadJSON: String?
             if payloadLength != UInt32.max {
-                guard let text = fields.readBytes(Int(payloadLength)),
-                    case .object(let object)? = try? JSONValue(jsonText: String(decoding: text, as: UTF8.self))
-                else { return nil }
+                guard let bytes = fields.readBytes(Int(payloadLength)) else { return nil }
+                let text = String(decoding: bytes, as: UTF8.self)
+                guard case .object(let object)? = try? JSONValue(jsonText: text) else { return nil }
                 payload = object
+                payloadJSON = text
             }
-            return .upsert(id: id, values: values, payload: payload)
+            return .upsert(id: id, values: values, payload: payload, payloadJSON: payloadJSON)
         case Self.deleteKind:
             guard let id = fields.readString() else { return nil }
             return .delete(id: id)
@@ -80,12 +83,12 @@ final class WriteAheadLog {
         }
     }
 
-    /// Encodes one record; `payloadText` is the payload's JSON (nil for none).
-    static func encode(_ record: LogRecord, payloadText: String?, sequence: UInt64, into output: inout ByteWriter) {
+    /// Encodes one record.
+    static func encode(_ record: LogRecord, sequence: UInt64, into output: inout ByteWriter) {
         var body = ByteWriter()
         body.append(sequence)
         switch record {
-        case .upsert(let id, let values, _):
+        case .upsert(let id, let values, _, let payloadText):
             body.append(Self.upsertKind)
             body.append(id)
             body.append(UInt32(values.count))

@@ -100,10 +100,7 @@ struct PersistenceTests {
             let vectors = clusteredVectors(count: 20_000, dimension: 64)
             for start in stride(from: 0, to: 20_000, by: 500) {
                 do {
-                    accepted += try collection.upsert(
-                        (start..<start + 500).map { VectorRecord(id: "v\($0)", values: vectors[$0]) },
-                        memoryBudget: store.memoryHeadroom
-                    )
+                    accepted += try collection.upsert((start..<start + 500).map { VectorRecord(id: "v\($0)", values: vectors[$0]) })
                 } catch let error as VectorIndexError {
                     refusal = error
                     break
