@@ -124,8 +124,9 @@ struct BenchANNCommand: AsyncParsableCommand {
         var ef: Int
         var recall: Double
         var qps: Double
-        var p50_us: Double
-        var p99_us: Double
+        /// Microseconds.
+        var p50Us: Double
+        var p99Us: Double
     }
 
     /// Builds the index on one thread; returns it with the build time and the growth of this
@@ -140,10 +141,8 @@ struct BenchANNCommand: AsyncParsableCommand {
             parameters: HNSWParameters(m: self.m, efConstruction: self.efConstruction, seed: self.seed),
             expectedCount: dataset.count
         )
-        dataset.base.withUnsafeBufferPointer { base in
-            for row in 0..<dataset.count {
-                index.add(UnsafeBufferPointer(rebasing: base[row * dataset.dimension..<(row + 1) * dataset.dimension]), label: String(row))
-            }
+        for row in 0..<dataset.count {
+            dataset.baseRow(row).withUnsafeBufferPointer { index.add($0, label: String(row)) }
         }
         let seconds = (clock.now - started).seconds
         printError("trove: built \(dataset.count) × \(dataset.dimension) in \(String(format: "%.1f", seconds)) s")
@@ -154,22 +153,20 @@ struct BenchANNCommand: AsyncParsableCommand {
     private func measureEngine(_ index: HNSWIndex, build: (seconds: Double, memoryBytes: Int), dataset: ANNDataset) -> Measurement {
         let clock = ContinuousClock()
         var rows: [Row] = []
-        dataset.queries.withUnsafeBufferPointer { queries in
-            for ef in self.ef {
-                func query(_ position: Int) -> [Int] {
-                    index.nearest(to: UnsafeBufferPointer(rebasing: queries[position * dataset.dimension..<(position + 1) * dataset.dimension]), k: Self.k, ef: ef)
-                }
-                for position in 0..<dataset.queryCount { _ = query(position) }  // warm-up, as the peer does
-                var times: [Double] = []
-                var hits = 0
-                for position in 0..<dataset.queryCount {
-                    let started = clock.now
-                    let found = query(position)
-                    times.append((clock.now - started).seconds)
-                    hits += Set(found).intersection(dataset.groundTruth[position].map(Int.init)).count
-                }
-                rows.append(Self.row(ef: ef, times: times, hits: hits, k: Self.k))
+        for ef in self.ef {
+            func query(_ position: Int) -> [Int] {
+                dataset.query(position).withUnsafeBufferPointer { index.nearest(to: $0, k: Self.k, ef: ef) }
             }
+            for position in 0..<dataset.queryCount { _ = query(position) }  // warm-up, as the peer does
+            var times: [Double] = []
+            var hits = 0
+            for position in 0..<dataset.queryCount {
+                let started = clock.now
+                let found = query(position)
+                times.append((clock.now - started).seconds)
+                hits += dataset.hits(found, query: position)
+            }
+            rows.append(Self.row(ef: ef, times: times, hits: hits, k: Self.k))
         }
         let filtered = Self.measureFilters(index, dataset: dataset, ef: self.ef.contains(64) ? 64 : self.ef[0])
         return Measurement(library: "trove", buildSeconds: build.seconds, memoryBytes: build.memoryBytes, rows: rows, filtered: filtered)
@@ -191,9 +188,8 @@ struct BenchANNCommand: AsyncParsableCommand {
             var hits = 0
             var graphSeconds = 0.0
             var exactSeconds = 0.0
-            dataset.queries.withUnsafeBufferPointer { queries in
-                for position in 0..<dataset.queryCount {
-                    let query = UnsafeBufferPointer(rebasing: queries[position * dataset.dimension..<(position + 1) * dataset.dimension])
+            for position in 0..<dataset.queryCount {
+                dataset.query(position).withUnsafeBufferPointer { query in
                     var started = clock.now
                     let truth = index.exactNearest(to: query, k: Self.k, where: accept)
                     exactSeconds += (clock.now - started).seconds
@@ -221,8 +217,8 @@ struct BenchANNCommand: AsyncParsableCommand {
             ef: ef,
             recall: Double(hits) / Double(times.count * k),
             qps: Double(times.count) / times.reduce(0, +),
-            p50_us: percentile(0.5),
-            p99_us: percentile(0.99)
+            p50Us: percentile(0.5),
+            p99Us: percentile(0.99)
         )
     }
 
@@ -232,18 +228,20 @@ struct BenchANNCommand: AsyncParsableCommand {
         let data = try runPeerProgram([self.python, self.peerScript, directory], name: "hnswlib peer (Benchmarks/ann.sh installs it)")
         struct Result: Decodable {
             var library: String
-            var build_seconds: Double
-            var memory_bytes: Int
-            var call_overhead_us: Double
+            var buildSeconds: Double
+            var memoryBytes: Int
+            var callOverheadUs: Double
             var rows: [Row]
         }
-        let result = try JSONDecoder().decode(Result.self, from: data)
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let result = try decoder.decode(Result.self, from: data)
         return Measurement(
             library: result.library,
-            buildSeconds: result.build_seconds,
-            memoryBytes: result.memory_bytes,
+            buildSeconds: result.buildSeconds,
+            memoryBytes: result.memoryBytes,
             rows: result.rows,
-            callOverheadMicroseconds: result.call_overhead_us
+            callOverheadMicroseconds: result.callOverheadUs
         )
     }
 
@@ -304,7 +302,7 @@ struct BenchANNCommand: AsyncParsableCommand {
                         _ = try await vectors.describeCollection(.with { $0.name = "bench" })
                         times.append((clock.now - started).seconds)
                     }
-                    return (recall, latency, Self.row(ef: 0, times: Array(times.suffix(dataset.queryCount)), hits: 0, k: 1).p50_us)
+                    return (recall, latency, Self.row(ef: 0, times: Array(times.suffix(dataset.queryCount)), hits: 0, k: 1).p50Us)
                 }
                 guard let port = try await http2.listeningAddress.ipv4?.port else { throw CommandFailure("the HTTP/2 listener has no IPv4 port") }
                 let client = try HTTP2ClientTransport.Posix(
@@ -321,7 +319,7 @@ struct BenchANNCommand: AsyncParsableCommand {
                     inProcess: inProcessLatency,
                     emptyCallP50: emptyCall,
                     loopback: loopbackLatency,
-                    engineP50: engine.rows.first { $0.ef == ef }?.p50_us ?? 0
+                    engineP50: engine.rows.first { $0.ef == ef }?.p50Us ?? 0
                 )
             }
             var latency: ServiceLatency?
@@ -352,7 +350,7 @@ struct BenchANNCommand: AsyncParsableCommand {
                 $0.vectors = (start..<min(start + batch, dataset.count)).map { row in
                     .with {
                         $0.id = String(row)
-                        $0.values = Array(dataset.base[row * dataset.dimension..<(row + 1) * dataset.dimension])
+                        $0.values = Array(dataset.baseRow(row))
                     }
                 }
             }
@@ -373,7 +371,7 @@ struct BenchANNCommand: AsyncParsableCommand {
             for position in 0..<dataset.queryCount {
                 let request = Trove_V1_SearchVectorsRequest.with {
                     $0.collection = "bench"
-                    $0.vector = Array(dataset.queries[position * dataset.dimension..<(position + 1) * dataset.dimension])
+                    $0.vector = Array(dataset.query(position))
                     $0.k = UInt32(Self.k)
                 }
                 let started = clock.now
@@ -385,7 +383,7 @@ struct BenchANNCommand: AsyncParsableCommand {
             }
         }
         let row = Self.row(ef: 0, times: times, hits: hits, k: Self.k)
-        return (row.recall, (row.p50_us, row.p99_us))
+        return (row.recall, (row.p50Us, row.p99Us))
     }
 
     // MARK: Report
@@ -421,8 +419,8 @@ struct BenchANNCommand: AsyncParsableCommand {
                 padded(String(row.ef), 6) + padded(number(row.recall, 4), 14) + padded(theirs.map { number($0.recall, 4) } ?? "-", 13)
                     + padded(number(row.qps), 11) + padded(theirs.map { number($0.qps) } ?? "-", 10)
                     + padded(ratio(theirs.map { row.qps / $0.qps }), 11)
-                    + padded(number(row.p50_us, 1) + " / " + (theirs.map { number($0.p50_us, 1) } ?? "-"), 15)
-                    + number(row.p99_us, 1) + " / " + (theirs.map { number($0.p99_us, 1) } ?? "-")
+                    + padded(number(row.p50Us, 1) + " / " + (theirs.map { number($0.p50Us, 1) } ?? "-"), 15)
+                    + number(row.p99Us, 1) + " / " + (theirs.map { number($0.p99Us, 1) } ?? "-")
             )
         }
         if let overhead = peer?.callOverheadMicroseconds {
@@ -485,6 +483,21 @@ struct ANNDataset {
     var count: Int { self.base.count / self.dimension }
     var queryCount: Int { self.queries.count / self.dimension }
 
+    /// Base vector `row`, without copying.
+    func baseRow(_ row: Int) -> ArraySlice<Float> {
+        self.base[row * self.dimension..<(row + 1) * self.dimension]
+    }
+
+    /// Query `position`, without copying.
+    func query(_ position: Int) -> ArraySlice<Float> {
+        self.queries[position * self.dimension..<(position + 1) * self.dimension]
+    }
+
+    /// How many of `found` are among the exact nearest neighbours of query `position`.
+    func hits(_ found: some Sequence<Int>, query position: Int) -> Int {
+        Set(found).intersection(self.groundTruth[position].map(Int.init)).count
+    }
+
     /// A Gaussian mixture: `clusters` centres on the unit sphere, each cluster spread mostly along
     /// its own `rank` random directions plus a little isotropic noise; every vector L2-normalised.
     static func clustered(count: Int, queries: Int, dimension: Int, clusters: Int, rank: Int, seed: UInt64) -> ANNDataset {
@@ -522,12 +535,10 @@ struct ANNDataset {
     /// The exact k nearest base rows of every query, by scanning `index` (which holds the base
     /// rows in order) on every core.
     mutating func computeGroundTruth(k: Int, with index: HNSWIndex) {
-        let queries = self.queries
-        let dimension = self.dimension
+        let dataset = self
         let results = ResultSlots(count: self.queryCount)
         DispatchQueue.concurrentPerform(iterations: self.queryCount) { position in
-            queries.withUnsafeBufferPointer { buffer in
-                let query = UnsafeBufferPointer(rebasing: buffer[position * dimension..<(position + 1) * dimension])
+            dataset.query(position).withUnsafeBufferPointer { query in
                 results.set(position, index.exactNearest(to: query, k: k).map { Int32($0) })
             }
         }
