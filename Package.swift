@@ -171,7 +171,22 @@ let package = Package(
         ),
         .target(
             name: "TroveIngestion",
-            dependencies: ["TroveCore", "TroveContracts", grpcCore, logging],
+            dependencies: [
+                "TroveCore",
+                "TroveContracts",
+                "TextProcessing",
+                grpcCore,
+                swiftProtobuf,
+                logging,
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Engine: documents' bytes to text, text to chunks with exact offsets, snippets. Knows nothing of gRPC.
+        .target(
+            name: "TextProcessing",
             swiftSettings: swiftSettings
         ),
 
@@ -215,6 +230,11 @@ let package = Package(
         .testTarget(
             name: "ObjectStoresTests",
             dependencies: ["ObjectStores", "S3", "SigV4", "TroveTestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TextProcessingTests",
+            dependencies: ["TextProcessing"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -6,8 +6,9 @@ public enum DocumentStatus: String, Sendable, Hashable, CaseIterable {
     case failed
 }
 
-/// The document lifecycle as a value type: pending → processing → completed | failed, and
-/// failed → pending for a retry. Everything else — including a status to itself — is illegal.
+/// The document lifecycle as a value type: pending → processing → completed | failed; back to
+/// pending for a retry (from failed), for an attempt cut short by a crash (from processing) and
+/// for reprocessing (from completed). Everything else — including a status to itself — is illegal.
 public struct DocumentLifecycle: Sendable, Hashable {
     public var status: DocumentStatus
     /// How many times processing started.
@@ -24,7 +25,8 @@ public struct DocumentLifecycle: Sendable, Hashable {
     /// True when a document may move from `from` to `to`.
     public static func isAllowed(from: DocumentStatus, to: DocumentStatus) -> Bool {
         switch (from, to) {
-        case (.pending, .processing), (.processing, .completed), (.processing, .failed), (.failed, .pending):
+        case (.pending, .processing), (.processing, .completed), (.processing, .failed),
+            (.failed, .pending), (.processing, .pending), (.completed, .pending):
             return true
         default:
             return false
@@ -34,7 +36,8 @@ public struct DocumentLifecycle: Sendable, Hashable {
     /// The state after moving to `status`, or a failed-precondition error for an illegal move.
     ///
     /// Starting to process counts an attempt; failing records the error; completing records the
-    /// message given (or clears it); a retry keeps the last error so it stays visible.
+    /// message given (or clears it); going back to pending records the message given (why) or
+    /// keeps the last error so it stays visible.
     public func moving(to status: DocumentStatus, errorMessage: String? = nil) throws(MetadataStoreError) -> DocumentLifecycle {
         guard Self.isAllowed(from: self.status, to: status) else {
             throw MetadataStoreError(
@@ -53,7 +56,7 @@ public struct DocumentLifecycle: Sendable, Hashable {
         case .completed:
             next.errorMessage = errorMessage
         case .pending:
-            break
+            if let errorMessage { next.errorMessage = errorMessage }
         }
         return next
     }

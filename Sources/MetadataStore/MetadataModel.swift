@@ -97,6 +97,8 @@ public struct Document: Sendable, Hashable {
     public var createdAt: Date
     public var updatedAt: Date
     public var chunkCount: Int
+    /// The options this document is chunked with; all defaults (size 0) mean the collection's.
+    public var chunking: ChunkingOptions
 
     public init(
         id: UUID,
@@ -114,7 +116,8 @@ public struct Document: Sendable, Hashable {
         version: Int64,
         createdAt: Date,
         updatedAt: Date,
-        chunkCount: Int
+        chunkCount: Int,
+        chunking: ChunkingOptions = ChunkingOptions()
     ) {
         self.id = id
         self.collection = collection
@@ -132,6 +135,7 @@ public struct Document: Sendable, Hashable {
         self.createdAt = createdAt
         self.updatedAt = updatedAt
         self.chunkCount = chunkCount
+        self.chunking = chunking
     }
 }
 
@@ -145,6 +149,8 @@ public struct NewDocument: Sendable, Hashable {
     public var location: ObjectLocation?
     public var sizeBytes: Int64
     public var metadata: JSONObject
+    /// Size 0: the collection's options.
+    public var chunking: ChunkingOptions
 
     public init(
         collection: String,
@@ -154,7 +160,8 @@ public struct NewDocument: Sendable, Hashable {
         sha256: String,
         location: ObjectLocation? = nil,
         sizeBytes: Int64 = 0,
-        metadata: JSONObject = [:]
+        metadata: JSONObject = [:],
+        chunking: ChunkingOptions = ChunkingOptions()
     ) {
         self.collection = collection
         self.filename = filename
@@ -164,6 +171,7 @@ public struct NewDocument: Sendable, Hashable {
         self.location = location
         self.sizeBytes = sizeBytes
         self.metadata = metadata
+        self.chunking = chunking
     }
 }
 
@@ -189,14 +197,18 @@ public struct DocumentUpdate: Sendable, Hashable {
     public var location: ObjectLocation?
     public var filename: String?
     public var objectType: ObjectType?
+    /// Replaces the document's chunking options (size 0: back to the collection's).
+    public var chunking: ChunkingOptions?
 
     public init(
         metadata: JSONObject? = nil,
         location: ObjectLocation? = nil,
         filename: String? = nil,
-        objectType: ObjectType? = nil
+        objectType: ObjectType? = nil,
+        chunking: ChunkingOptions? = nil
     ) {
         self.metadata = metadata
+        self.chunking = chunking
         self.location = location
         self.filename = filename
         self.objectType = objectType
@@ -528,14 +540,18 @@ public struct StoreStats: Sendable, Hashable {
     /// Size of the write-ahead log file.
     public var walBytes: Int64
     public var freePages: Int64
+    /// Documents per status; a status no document has is left out.
+    public var documentsByStatus: [DocumentStatus: Int]
 
     public init(
         tables: [TableStats],
         databaseBytes: Int64,
         indexBytes: Int64,
         walBytes: Int64,
-        freePages: Int64
+        freePages: Int64,
+        documentsByStatus: [DocumentStatus: Int] = [:]
     ) {
+        self.documentsByStatus = documentsByStatus
         self.tables = tables
         self.databaseBytes = databaseBytes
         self.indexBytes = indexBytes

@@ -15,7 +15,8 @@ package struct Migration: Sendable {
 /// The schema, as the ordered steps that build it; `PRAGMA user_version` records the last one applied.
 package enum Migrations {
     package static let all: [Migration] = [
-        Migration(version: 1, name: "initial schema", sql: initialSchema)
+        Migration(version: 1, name: "initial schema", sql: initialSchema),
+        Migration(version: 2, name: "per-document chunking options", sql: documentChunking),
     ]
 
     package static var latestVersion: Int { all.last?.version ?? 0 }
@@ -50,6 +51,17 @@ package enum Migrations {
     package static func userVersion(_ connection: SQLiteConnection) throws -> Int {
         try connection.queryFirst("PRAGMA user_version", cached: false) { $0.int(0) } ?? 0
     }
+
+    // A document may be chunked differently from its collection (an ingest or reprocess that
+    // names its own options); NULL unit and 0 size mean "the collection's".
+    private static let documentChunking = """
+        ALTER TABLE documents ADD COLUMN chunk_unit TEXT
+            CONSTRAINT chunking_unit CHECK (chunk_unit IN ('tokens', 'characters'));
+        ALTER TABLE documents ADD COLUMN chunk_size INTEGER NOT NULL DEFAULT 0
+            CONSTRAINT chunking_size CHECK (chunk_size >= 0);
+        ALTER TABLE documents ADD COLUMN chunk_overlap INTEGER NOT NULL DEFAULT 0
+            CONSTRAINT chunking_overlap CHECK (chunk_overlap >= 0 AND (chunk_overlap = 0 OR chunk_overlap < chunk_size));
+        """
 
     // Times are INTEGER microseconds since 1970 (UTC). Ids are lower-case UUID text. Every CHECK
     // constraint is named after the field it checks: SQLite reports that name, and the store

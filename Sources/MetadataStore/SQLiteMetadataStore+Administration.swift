@@ -27,10 +27,14 @@ extension SQLiteMetadataStore {
                 WHERE m.type = 'index' OR m.name GLOB 'chunks_fts_*'
                 """
             ) { $0.int64(0) } ?? 0
+            var documentsByStatus: [DocumentStatus: Int] = [:]
+            for (status, count) in try connection.query("SELECT status, count(*) FROM documents GROUP BY status", [], { ($0.text(0), $0.int(1)) }) {
+                if let status = DocumentStatus(rawValue: status) { documentsByStatus[status] = count }
+            }
             let walBytes = ((try? FileManager.default.attributesOfItem(atPath: walPath))?[.size] as? NSNumber)?.int64Value ?? 0
             return StoreStats(
                 tables: tables, databaseBytes: pageSize * pageCount, indexBytes: indexBytes, walBytes: walBytes,
-                freePages: freePages)
+                freePages: freePages, documentsByStatus: documentsByStatus)
         }
     }
 

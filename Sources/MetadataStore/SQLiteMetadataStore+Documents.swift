@@ -4,10 +4,11 @@ import JSONFilter
 extension SQLiteMetadataStore {
     static let documentColumns = """
         d.id, d.collection, d.filename, d.mime_type, d.object_type, d.sha256, d.location_bucket, d.location_key, \
-        d.size_bytes, d.metadata, d.status, d.error_message, d.attempts, d.version, d.created_at, d.updated_at, d.chunk_count
+        d.size_bytes, d.metadata, d.status, d.error_message, d.attempts, d.version, d.created_at, d.updated_at, d.chunk_count, \
+        d.chunk_unit, d.chunk_size, d.chunk_overlap
         """
     /// How many columns `documentColumns` has, for queries that select more after them.
-    static let documentColumnCount: Int32 = 17
+    static let documentColumnCount: Int32 = 20
 
     static func decodeDocument(_ row: SQLiteStatement, from first: Int32 = 0) throws -> Document {
         let bucket = row.optionalText(first + 6)
@@ -28,7 +29,12 @@ extension SQLiteMetadataStore {
             version: row.int64(first + 13),
             createdAt: Self.date(row.int64(first + 14)),
             updatedAt: Self.date(row.int64(first + 15)),
-            chunkCount: row.int(first + 16)
+            chunkCount: row.int(first + 16),
+            chunking: ChunkingOptions(
+                unit: row.optionalText(first + 17).flatMap(ChunkUnit.init(rawValue:)),
+                size: row.int(first + 18),
+                overlap: row.int(first + 19)
+            )
         )
     }
 
@@ -63,6 +69,7 @@ extension SQLiteMetadataStore {
         guard new.sizeBytes >= 0 else {
             throw MetadataStoreError.invalid("size_bytes", "must not be negative")
         }
+        try Self.validateChunking(new.chunking)
         let now = self.now
         let id = Self.idText(UUID())
         return try await self.write { connection in
@@ -77,14 +84,17 @@ extension SQLiteMetadataStore {
             try connection.run(
                 """
                 INSERT INTO documents (id, collection, filename, mime_type, object_type, sha256, location_bucket,
-                    location_key, size_bytes, metadata, status, attempts, version, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, 1, ?, ?)
+                    location_key, size_bytes, metadata, status, attempts, version, created_at, updated_at,
+                    chunk_unit, chunk_size, chunk_overlap)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, 1, ?, ?, ?, ?, ?)
                 """,
                 [
                     .text(id), .text(new.collection), .text(new.filename), .text(new.mimeType),
                     new.objectType.map { .text($0.rawValue) } ?? .null, .text(sha256),
                     new.location.map { .text($0.bucket) } ?? .null, new.location.map { .text($0.key) } ?? .null,
                     .integer(new.sizeBytes), .text(new.metadata.jsonText), .integer(now), .integer(now),
+                    new.chunking.unit.map { .text($0.rawValue) } ?? .null, .integer(Int64(new.chunking.size)),
+                    .integer(Int64(new.chunking.overlap)),
                 ]
             )
             return DocumentCreation(document: try Self.fetchDocument(connection, try Self.uuid(id)), alreadyExisted: false)
@@ -155,6 +165,9 @@ extension SQLiteMetadataStore {
             try Self.requireText(location.bucket, field: "location.bucket")
             try Self.requireText(location.key, field: "location.key")
         }
+        if let chunking = update.chunking {
+            try Self.validateChunking(chunking)
+        }
         let now = self.now
         return try await self.write { connection in
             var document = try Self.fetchDocument(connection, id)
@@ -163,16 +176,19 @@ extension SQLiteMetadataStore {
             if let location = update.location { document.location = location }
             if let filename = update.filename { document.filename = filename }
             if let objectType = update.objectType { document.objectType = objectType }
+            if let chunking = update.chunking { document.chunking = chunking }
             try connection.run(
                 """
                 UPDATE documents SET metadata = ?, location_bucket = ?, location_key = ?, filename = ?, object_type = ?,
-                    version = version + 1, updated_at = ?
+                    chunk_unit = ?, chunk_size = ?, chunk_overlap = ?, version = version + 1, updated_at = ?
                 WHERE id = ?
                 """,
                 [
                     .text(document.metadata.jsonText),
                     document.location.map { .text($0.bucket) } ?? .null, document.location.map { .text($0.key) } ?? .null,
                     .text(document.filename), document.objectType.map { .text($0.rawValue) } ?? .null,
+                    document.chunking.unit.map { .text($0.rawValue) } ?? .null, .integer(Int64(document.chunking.size)),
+                    .integer(Int64(document.chunking.overlap)),
                     .integer(now), .text(Self.idText(id)),
                 ]
             )

@@ -124,7 +124,7 @@ public struct TroveConfiguration: Sendable {
     /// The largest request message a service accepts; bulk data is streamed in chunks below it.
     public var maxMessageBytes = 8 << 20
 
-    public var ingestion = Endpoint(port: 7420)
+    public var ingestion = Ingestion()
     public var objectStorage = ObjectStorage()
     public var metadata = Metadata()
     public var embedding = Embedding()
@@ -132,6 +132,36 @@ public struct TroveConfiguration: Sendable {
 
     /// The defaults.
     public init() {}
+
+    /// Ingestion options.
+    public struct Ingestion: Sendable, Equatable {
+        /// The unit of the default chunk size.
+        public enum ChunkUnit: String, Sendable, CaseIterable {
+            case tokens
+            case characters
+        }
+
+        public var endpoint = Endpoint(port: 7420)
+        /// The object-storage bucket that holds ingested documents' bytes, created when missing.
+        public var bucket = "trove-documents"
+        /// Documents processed at once.
+        public var workers = 4
+        /// Attempts at processing a document before it is left `failed`.
+        public var maxAttempts = 3
+        /// The wait before the first retry; each further retry waits twice as long (with jitter).
+        public var retryBackoffMilliseconds = 1000
+        /// The largest document IngestDocument accepts.
+        public var maxDocumentBytes = 256 << 20
+        /// Chunks per Embed call.
+        public var embedBatchSize = 64
+        /// Chunking for collections that set none.
+        public var chunkUnit = ChunkUnit.tokens
+        public var chunkSize = 200
+        public var chunkOverlap = 20
+        /// How long a search result stays cached (0 turns the cache off) and how many are kept.
+        public var searchCacheTTLSeconds = 300
+        public var searchCacheEntries = 1024
+    }
 
     /// Vector-search options.
     public struct VectorSearch: Sendable, Equatable {
@@ -215,7 +245,7 @@ public struct TroveConfiguration: Sendable {
         self.listen = try reader.listenAddress("listen", default: defaults.listen)
         self.maxMessageBytes = try reader.integer("max_message_bytes", default: defaults.maxMessageBytes, range: 64 << 10...(1 << 30))
 
-        self.ingestion = try reader.endpoint("ingestion", default: defaults.ingestion)
+        self.ingestion = try Self.readIngestion(&reader)
         self.objectStorage.endpoint = try reader.endpoint("object_storage", default: defaults.objectStorage.endpoint)
         self.objectStorage.backend = try reader.choice("object_storage.backend", default: defaults.objectStorage.backend)
         self.objectStorage.root = try reader.string("object_storage.root", default: defaults.objectStorage.root, allowEmpty: true)
@@ -270,6 +300,30 @@ public struct TroveConfiguration: Sendable {
             default: defaults.vectorSearch.snapshotAfterLogBytes,
             range: (1 << 10)...(1 << 40)
         )
+    }
+
+    private static func readIngestion(_ reader: inout ConfigurationReader) throws -> Ingestion {
+        let defaults = Ingestion()
+        var ingestion = Ingestion()
+        ingestion.endpoint = try reader.endpoint("ingestion", default: defaults.endpoint)
+        ingestion.bucket = try reader.string("ingestion.bucket", default: defaults.bucket, allowEmpty: false)
+        ingestion.workers = try reader.integer("ingestion.workers", default: defaults.workers, range: 1...256)
+        ingestion.maxAttempts = try reader.integer("ingestion.max_attempts", default: defaults.maxAttempts, range: 1...100)
+        ingestion.retryBackoffMilliseconds = try reader.integer(
+            "ingestion.retry_backoff_ms", default: defaults.retryBackoffMilliseconds, range: 0...3_600_000)
+        ingestion.maxDocumentBytes = try reader.integer("ingestion.max_document_bytes", default: defaults.maxDocumentBytes, range: 1...(1 << 40))
+        ingestion.embedBatchSize = try reader.integer("ingestion.embed_batch_size", default: defaults.embedBatchSize, range: 1...4096)
+        ingestion.chunkUnit = try reader.choice("ingestion.chunk_unit", default: defaults.chunkUnit)
+        ingestion.chunkSize = try reader.integer("ingestion.chunk_size", default: defaults.chunkSize, range: 1...1_000_000)
+        ingestion.chunkOverlap = try reader.integer("ingestion.chunk_overlap", default: defaults.chunkOverlap, range: 0...999_999)
+        if ingestion.chunkOverlap >= ingestion.chunkSize {
+            throw ConfigurationError(option: "ingestion.chunk_overlap", message: "must be smaller than ingestion.chunk_size (\(ingestion.chunkSize))")
+        }
+        ingestion.searchCacheTTLSeconds = try reader.integer(
+            "ingestion.search_cache_ttl_seconds", default: defaults.searchCacheTTLSeconds, range: 0...86_400)
+        ingestion.searchCacheEntries = try reader.integer(
+            "ingestion.search_cache_entries", default: defaults.searchCacheEntries, range: 1...1_000_000)
+        return ingestion
     }
 
     private static func readS3(_ reader: inout ConfigurationReader, backend: ObjectStorage.Backend) throws -> ObjectStorage.S3 {

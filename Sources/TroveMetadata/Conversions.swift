@@ -257,7 +257,8 @@ extension NewDocument {
             sha256: proto.sha256,
             location: proto.hasLocation ? ObjectLocation(proto.location) : nil,
             sizeBytes: try RequestField.int64(proto.sizeBytes, field: "size_bytes"),
-            metadata: JSONObject(proto.metadata)
+            metadata: JSONObject(proto.metadata),
+            chunking: try ChunkingOptions(proto.chunking, field: "chunking")
         )
     }
 }
@@ -283,6 +284,9 @@ extension Trove_V1_Document {
         self.createdAt = Google_Protobuf_Timestamp(date: document.createdAt)
         self.updatedAt = Google_Protobuf_Timestamp(date: document.updatedAt)
         self.chunkCount = UInt32(clamping: document.chunkCount)
+        if document.chunking != ChunkingOptions() {
+            self.chunking = Trove_V1_ChunkingOptions(document.chunking)
+        }
     }
 }
 
@@ -453,6 +457,9 @@ extension Trove_V1_GetStatsResponse {
         self.indexBytes = UInt64(clamping: stats.indexBytes)
         self.walBytes = UInt64(clamping: stats.walBytes)
         self.freePages = UInt64(clamping: stats.freePages)
+        for (status, count) in stats.documentsByStatus {
+            self.documentsByStatus[status.rawValue] = UInt64(clamping: count)
+        }
     }
 }
 

@@ -101,7 +101,8 @@ public struct MetadataService: Trove_V1_Metadata.SimpleServiceProtocol {
             metadata: request.hasMetadata ? JSONObject(request.metadata) : nil,
             location: request.hasLocation ? ObjectLocation(request.location) : nil,
             filename: request.filename.isEmpty ? nil : request.filename,
-            objectType: try ObjectType.from(request.objectType, field: "object_type")
+            objectType: try ObjectType.from(request.objectType, field: "object_type"),
+            chunking: request.hasChunking ? try ChunkingOptions(request.chunking, field: "chunking") : nil
         )
         let updated = try await self.store.updateDocument(
             id: id,

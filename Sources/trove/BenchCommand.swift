@@ -5,6 +5,6 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure Trove against the direct path to the same storage.",
-        subcommands: [BenchObjectsCommand.self, BenchMetadataCommand.self, BenchEmbedCommand.self, BenchANNCommand.self]
+        subcommands: [BenchObjectsCommand.self, BenchMetadataCommand.self, BenchEmbedCommand.self, BenchANNCommand.self, BenchIngestCommand.self]
     )
 }

@@ -49,7 +49,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
             switch self.role {
             case .all: configuration.listen = address
-            case .ingestion: configuration.ingestion.listen = address
+            case .ingestion: configuration.ingestion.endpoint.listen = address
             case .embedding: configuration.embedding.endpoint.listen = address
             case .vectorSearch: configuration.vectorSearch.endpoint.listen = address
             case .metadata: configuration.metadata.endpoint.listen = address

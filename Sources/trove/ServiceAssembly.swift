@@ -76,7 +76,7 @@ struct ServiceAssembly {
                 onListening: { address in self.onListening(service.rawValue, address) }
             )
         )
-        return lifecycle
+        return lifecycle + self.processingServices(of: [rpcService])
     }
 
     private func allInOne() throws -> [any Service] {
@@ -100,7 +100,7 @@ struct ServiceAssembly {
                 logger: self.logger,
                 onListening: { address in self.onListening("all", address) }
             ),
-        ]
+        ] + self.processingServices(of: services)
     }
 
     /// Work a service does besides answering calls: the filesystem backend's lifecycle sweeper.
@@ -115,6 +115,12 @@ struct ServiceAssembly {
                 logger: self.logger.with(service: .objectStorage)
             )
         }
+    }
+
+    /// Ingestion's document processing. It goes after the listeners in the list, so at shutdown
+    /// it stops first, while the services it calls still answer.
+    private func processingServices(of services: [any RegistrableRPCService]) -> [any Service] {
+        services.compactMap { ($0 as? IngestionService)?.processing }
     }
 
     /// Opens (creating if needed) the metadata database; a failure stops start-up naming the file.
@@ -184,7 +190,7 @@ struct ServiceAssembly {
 
     private func endpoint(of service: TroveServiceName) -> TroveConfiguration.Endpoint {
         switch service {
-        case .ingestion: self.configuration.ingestion
+        case .ingestion: self.configuration.ingestion.endpoint
         case .embedding: self.configuration.embedding.endpoint
         case .vectorSearch: self.configuration.vectorSearch.endpoint
         case .metadata: self.configuration.metadata.endpoint
@@ -246,7 +252,20 @@ struct ServiceAssembly {
             guard let downstream else {
                 preconditionFailure("ingestion is always built with its downstream clients")
             }
-            return IngestionService(downstream: downstream, logger: logger)
+            let options = self.configuration.ingestion
+            var configuration = IngestionService.Configuration()
+            configuration.bucket = options.bucket
+            configuration.workers = options.workers
+            configuration.maxAttempts = options.maxAttempts
+            configuration.retryBackoff = .milliseconds(options.retryBackoffMilliseconds)
+            configuration.maxDocumentBytes = options.maxDocumentBytes
+            configuration.embedBatchSize = options.embedBatchSize
+            configuration.defaultChunkUnit = options.chunkUnit.rawValue
+            configuration.defaultChunkSize = options.chunkSize
+            configuration.defaultChunkOverlap = options.chunkOverlap
+            configuration.searchCacheTTL = .seconds(options.searchCacheTTLSeconds)
+            configuration.searchCacheEntries = options.searchCacheEntries
+            return IngestionService(downstream: downstream, configuration: configuration, logger: logger)
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import TroveCore
 
 /// The `trove` command: servers, health checks and clients of Trove's services.
 @main
@@ -6,6 +7,10 @@ struct TroveCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "trove",
         abstract: "A self-hostable data layer for retrieval and multi-modal ML pipelines.",
-        subcommands: [ServeCommand.self, HealthCommand.self, ObjectsCommand.self, BenchCommand.self]
+        version: TroveVersion.current,
+        subcommands: [
+            ServeCommand.self, HealthCommand.self, IngestCommand.self, SearchCommand.self, StatusCommand.self,
+            CollectionsCommand.self, DocsCommand.self, ObjectsCommand.self, BenchCommand.self,
+        ]
     )
 }

@@ -645,6 +645,16 @@ public nonisolated struct Trove_V1_Document: @unchecked Sendable {
     set {_uniqueStorage()._chunkCount = newValue}
   }
 
+  /// The options this document is chunked with; unset (size 0): the collection's.
+  public var chunking: Trove_V1_ChunkingOptions {
+    get {_storage._chunking ?? Trove_V1_ChunkingOptions()}
+    set {_uniqueStorage()._chunking = newValue}
+  }
+  /// Returns true if `chunking` has been explicitly set.
+  public var hasChunking: Bool {_storage._chunking != nil}
+  /// Clears the value of `chunking`. Subsequent reads from it will return its default value.
+  public mutating func clearChunking() {_uniqueStorage()._chunking = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1239,7 +1249,7 @@ nonisolated extension Trove_V1_ObjectLocation: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Trove_V1_Document: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Document"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}collection\0\u{1}filename\0\u{3}mime_type\0\u{3}object_type\0\u{1}sha256\0\u{1}location\0\u{3}size_bytes\0\u{1}metadata\0\u{1}status\0\u{3}error_message\0\u{1}attempts\0\u{1}version\0\u{3}created_at\0\u{3}updated_at\0\u{3}chunk_count\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}collection\0\u{1}filename\0\u{3}mime_type\0\u{3}object_type\0\u{1}sha256\0\u{1}location\0\u{3}size_bytes\0\u{1}metadata\0\u{1}status\0\u{3}error_message\0\u{1}attempts\0\u{1}version\0\u{3}created_at\0\u{3}updated_at\0\u{3}chunk_count\0\u{1}chunking\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -1258,6 +1268,7 @@ nonisolated extension Trove_V1_Document: SwiftProtobuf.Message, SwiftProtobuf._M
     var _createdAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _updatedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _chunkCount: UInt32 = 0
+    var _chunking: Trove_V1_ChunkingOptions? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1284,6 +1295,7 @@ nonisolated extension Trove_V1_Document: SwiftProtobuf.Message, SwiftProtobuf._M
       _createdAt = source._createdAt
       _updatedAt = source._updatedAt
       _chunkCount = source._chunkCount
+      _chunking = source._chunking
     }
   }
 
@@ -1318,6 +1330,7 @@ nonisolated extension Trove_V1_Document: SwiftProtobuf.Message, SwiftProtobuf._M
         case 14: try { try decoder.decodeSingularMessageField(value: &_storage._createdAt) }()
         case 15: try { try decoder.decodeSingularMessageField(value: &_storage._updatedAt) }()
         case 16: try { try decoder.decodeSingularUInt32Field(value: &_storage._chunkCount) }()
+        case 17: try { try decoder.decodeSingularMessageField(value: &_storage._chunking) }()
         default: break
         }
       }
@@ -1378,6 +1391,9 @@ nonisolated extension Trove_V1_Document: SwiftProtobuf.Message, SwiftProtobuf._M
       if _storage._chunkCount != 0 {
         try visitor.visitSingularUInt32Field(value: _storage._chunkCount, fieldNumber: 16)
       }
+      try { if let v = _storage._chunking {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1403,6 +1419,7 @@ nonisolated extension Trove_V1_Document: SwiftProtobuf.Message, SwiftProtobuf._M
         if _storage._createdAt != rhs_storage._createdAt {return false}
         if _storage._updatedAt != rhs_storage._updatedAt {return false}
         if _storage._chunkCount != rhs_storage._chunkCount {return false}
+        if _storage._chunking != rhs_storage._chunking {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -690,6 +690,10 @@ public nonisolated struct Trove_V1_SystemStatus: Sendable {
 
   public var version: String = String()
 
+  /// Processing time per stage since the ingestion service started, summed over its workers, in
+  /// microseconds: "storage", "extract", "chunk", "embed", "index", "metadata".
+  public var stageTimeUs: Dictionary<String,UInt64> = [:]
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1681,7 +1685,7 @@ nonisolated extension Trove_V1_ServiceStatus: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Trove_V1_SystemStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SystemStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}services\0\u{1}collections\0\u{1}documents\0\u{3}documents_by_status\0\u{1}chunks\0\u{1}vectors\0\u{3}queued_jobs\0\u{3}cache_hit_rate\0\u{1}version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}services\0\u{1}collections\0\u{1}documents\0\u{3}documents_by_status\0\u{1}chunks\0\u{1}vectors\0\u{3}queued_jobs\0\u{3}cache_hit_rate\0\u{1}version\0\u{3}stage_time_us\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1698,6 +1702,7 @@ nonisolated extension Trove_V1_SystemStatus: SwiftProtobuf.Message, SwiftProtobu
       case 7: try { try decoder.decodeSingularUInt64Field(value: &self.queuedJobs) }()
       case 8: try { try decoder.decodeSingularDoubleField(value: &self.cacheHitRate) }()
       case 9: try { try decoder.decodeSingularStringField(value: &self.version) }()
+      case 10: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: &self.stageTimeUs) }()
       default: break
       }
     }
@@ -1731,6 +1736,9 @@ nonisolated extension Trove_V1_SystemStatus: SwiftProtobuf.Message, SwiftProtobu
     if !self.version.isEmpty {
       try visitor.visitSingularStringField(value: self.version, fieldNumber: 9)
     }
+    if !self.stageTimeUs.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: self.stageTimeUs, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1744,6 +1752,7 @@ nonisolated extension Trove_V1_SystemStatus: SwiftProtobuf.Message, SwiftProtobu
     if lhs.queuedJobs != rhs.queuedJobs {return false}
     if lhs.cacheHitRate != rhs.cacheHitRate {return false}
     if lhs.version != rhs.version {return false}
+    if lhs.stageTimeUs != rhs.stageTimeUs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -383,12 +383,23 @@ public nonisolated struct Trove_V1_UpdateDocumentRequest: Sendable {
 
   public var objectType: Trove_V1_ObjectType = .unspecified
 
+  /// Replaces the document's chunking options when set (size 0: back to the collection's).
+  public var chunking: Trove_V1_ChunkingOptions {
+    get {_chunking ?? Trove_V1_ChunkingOptions()}
+    set {_chunking = newValue}
+  }
+  /// Returns true if `chunking` has been explicitly set.
+  public var hasChunking: Bool {self._chunking != nil}
+  /// Clears the value of `chunking`. Subsequent reads from it will return its default value.
+  public mutating func clearChunking() {self._chunking = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _metadata: SwiftProtobuf.Google_Protobuf_Struct? = nil
   fileprivate var _location: Trove_V1_ObjectLocation? = nil
+  fileprivate var _chunking: Trove_V1_ChunkingOptions? = nil
 }
 
 public nonisolated struct Trove_V1_UpdateDocumentStatusRequest: Sendable {
@@ -1170,6 +1181,9 @@ public nonisolated struct Trove_V1_GetStatsResponse: Sendable {
   public var walBytes: UInt64 = 0
 
   public var freePages: UInt64 = 0
+
+  /// Documents per status ("pending", "processing", "completed", "failed").
+  public var documentsByStatus: Dictionary<String,UInt64> = [:]
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1977,7 +1991,7 @@ nonisolated extension Trove_V1_ListDocumentsResponse: SwiftProtobuf.Message, Swi
 
 nonisolated extension Trove_V1_UpdateDocumentRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UpdateDocumentRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}expected_version\0\u{1}metadata\0\u{1}location\0\u{1}filename\0\u{3}object_type\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}expected_version\0\u{1}metadata\0\u{1}location\0\u{1}filename\0\u{3}object_type\0\u{1}chunking\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1991,6 +2005,7 @@ nonisolated extension Trove_V1_UpdateDocumentRequest: SwiftProtobuf.Message, Swi
       case 4: try { try decoder.decodeSingularMessageField(value: &self._location) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.filename) }()
       case 6: try { try decoder.decodeSingularEnumField(value: &self.objectType) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._chunking) }()
       default: break
       }
     }
@@ -2019,6 +2034,9 @@ nonisolated extension Trove_V1_UpdateDocumentRequest: SwiftProtobuf.Message, Swi
     if self.objectType != .unspecified {
       try visitor.visitSingularEnumField(value: self.objectType, fieldNumber: 6)
     }
+    try { if let v = self._chunking {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2029,6 +2047,7 @@ nonisolated extension Trove_V1_UpdateDocumentRequest: SwiftProtobuf.Message, Swi
     if lhs._location != rhs._location {return false}
     if lhs.filename != rhs.filename {return false}
     if lhs.objectType != rhs.objectType {return false}
+    if lhs._chunking != rhs._chunking {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3552,7 +3571,7 @@ nonisolated extension Trove_V1_TableStats: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Trove_V1_GetStatsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetStatsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}tables\0\u{3}database_bytes\0\u{3}index_bytes\0\u{3}wal_bytes\0\u{3}free_pages\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}tables\0\u{3}database_bytes\0\u{3}index_bytes\0\u{3}wal_bytes\0\u{3}free_pages\0\u{3}documents_by_status\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3565,6 +3584,7 @@ nonisolated extension Trove_V1_GetStatsResponse: SwiftProtobuf.Message, SwiftPro
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.indexBytes) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.walBytes) }()
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.freePages) }()
+      case 6: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: &self.documentsByStatus) }()
       default: break
       }
     }
@@ -3586,6 +3606,9 @@ nonisolated extension Trove_V1_GetStatsResponse: SwiftProtobuf.Message, SwiftPro
     if self.freePages != 0 {
       try visitor.visitSingularUInt64Field(value: self.freePages, fieldNumber: 5)
     }
+    if !self.documentsByStatus.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: self.documentsByStatus, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3595,6 +3618,7 @@ nonisolated extension Trove_V1_GetStatsResponse: SwiftProtobuf.Message, SwiftPro
     if lhs.indexBytes != rhs.indexBytes {return false}
     if lhs.walBytes != rhs.walBytes {return false}
     if lhs.freePages != rhs.freePages {return false}
+    if lhs.documentsByStatus != rhs.documentsByStatus {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,0 +1,222 @@
+import Foundation
+
+/// Search-result snippets: a short passage around where the query's words are.
+public enum Snippet {
+    /// Query words too common to say where the passage is.
+    private static let stopWords: Set<String> = [
+        "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "has", "have", "in", "is",
+        "it", "its", "of", "on", "or", "that", "the", "this", "to", "was", "were", "with",
+    ]
+
+    /// Endings that still make a content word match a query word ("index" finds "indexes").
+    private static let suffixes: [String] = ["s", "es", "d", "ed", "ing", "er", "ers", "ly"]
+
+    private struct Match {
+        var start: Int
+        var end: Int
+        var term: Int
+    }
+
+    /// A short passage of `content` (at most `maxScalars` scalars, "…" included, markers not; cut at
+    /// word boundaries with "…" where cut, whitespace runs as one space) centred on the densest run
+    /// of query-word matches, each match wrapped in `open`/`close`. Matching is case- and
+    /// diacritic-insensitive, on whole words (a few English endings allowed), or on substrings for
+    /// CJK words; words shorter than 2 scalars and stop words are ignored. No match: the start of
+    /// the content.
+    public static func make(
+        content: String, query: String, maxScalars: Int = 240, open: String = "[", close: String = "]"
+    ) -> String {
+        let scalars = Array(content.unicodeScalars)
+        let limit = max(1, maxScalars)
+        let matches = findMatches(of: queryTerms(query), in: scalars)
+
+        var focus = 0..<0
+        if let densest = densestRun(matches, width: max(1, limit - 2)) {
+            focus = matches[densest.lowerBound].start..<matches[densest.upperBound].end
+        }
+        var range = 0..<scalars.count
+        if scalars.count > limit {
+            range = window(around: focus, in: scalars, budget: max(1, limit - 2))
+        }
+        // Whitespace at either end is dropped rather than shown as a space.
+        var lower = range.lowerBound
+        var upper = range.upperBound
+        while lower < upper && scalars[lower].isTextWhitespace { lower += 1 }
+        while upper > lower && scalars[upper - 1].isTextWhitespace { upper -= 1 }
+
+        var result = String.UnicodeScalarView()
+        if range.lowerBound > 0 { result.append("…") }
+        var nextMatch = matches.firstIndex { $0.start >= lower } ?? matches.count
+        var index = lower
+        while index < upper {
+            if nextMatch < matches.count && matches[nextMatch].start == index && matches[nextMatch].end <= upper {
+                let match = matches[nextMatch]
+                result.append(contentsOf: open.unicodeScalars)
+                result.append(contentsOf: scalars[match.start..<match.end])
+                result.append(contentsOf: close.unicodeScalars)
+                index = match.end
+                nextMatch += 1
+                continue
+            }
+            if scalars[index].isTextWhitespace {
+                while index < upper && scalars[index].isTextWhitespace { index += 1 }
+                result.append(" ")
+                continue
+            }
+            result.append(scalars[index])
+            index += 1
+        }
+        if range.upperBound < scalars.count { result.append("…") }
+        return String(result)
+    }
+
+    /// The query's distinct words, folded, without short words and stop words.
+    private static func queryTerms(_ query: String) -> [[Unicode.Scalar]] {
+        let scalars = Array(query.unicodeScalars)
+        var terms: [[Unicode.Scalar]] = []
+        var seen: Set<String> = []
+        forEachWord(in: scalars) { word in
+            let term = folded(scalars[word])
+            guard term.unicodeScalars.count >= 2, !stopWords.contains(term), seen.insert(term).inserted else { return }
+            terms.append(Array(term.unicodeScalars))
+        }
+        return terms
+    }
+
+    /// The matches in text order, not overlapping.
+    private static func findMatches(of terms: [[Unicode.Scalar]], in scalars: [Unicode.Scalar]) -> [Match] {
+        guard !terms.isEmpty else { return [] }
+        var matches: [Match] = []
+        let wordTerms = terms.indices.filter { !terms[$0].contains(where: isCJK) }
+        let substringTerms = terms.indices.filter { terms[$0].contains(where: isCJK) }
+        if !wordTerms.isEmpty {
+            forEachWord(in: scalars) { word in
+                let candidate = Array(folded(scalars[word]).unicodeScalars)
+                for term in wordTerms where matchesWord(candidate, term: terms[term]) {
+                    matches.append(Match(start: word.lowerBound, end: word.upperBound, term: term))
+                    break
+                }
+            }
+        }
+        for term in substringTerms {
+            let needle = terms[term]
+            var index = 0
+            while index + needle.count <= scalars.count {
+                if scalars[index] == needle[0] && scalars[index..<(index + needle.count)].elementsEqual(needle) {
+                    matches.append(Match(start: index, end: index + needle.count, term: term))
+                    index += needle.count
+                } else {
+                    index += 1
+                }
+            }
+        }
+        guard !substringTerms.isEmpty else { return matches }
+        matches.sort { $0.start < $1.start }
+        var disjoint: [Match] = []
+        for match in matches where disjoint.last.map({ $0.end <= match.start }) ?? true {
+            disjoint.append(match)
+        }
+        return disjoint
+    }
+
+    private static func matchesWord(_ word: [Unicode.Scalar], term: [Unicode.Scalar]) -> Bool {
+        if word == term { return true }
+        guard term.count >= 3, word.count > term.count, word.starts(with: term) else { return false }
+        let ending = word[term.count...].string
+        return suffixes.contains(ending)
+    }
+
+    /// The run of matches `first...last`, spanning at most `width` scalars, with the most distinct
+    /// terms, then the most matches; the earliest such run.
+    private static func densestRun(_ matches: [Match], width: Int) -> ClosedRange<Int>? {
+        guard !matches.isEmpty else { return nil }
+        var termCounts: [Int: Int] = [:]
+        var best = 0...0
+        var bestScore = (terms: 0, matches: 0)
+        var first = 0
+        for last in matches.indices {
+            termCounts[matches[last].term, default: 0] += 1
+            while first < last && matches[last].end - matches[first].start > width {
+                let term = matches[first].term
+                termCounts[term]! -= 1
+                if termCounts[term] == 0 { termCounts[term] = nil }
+                first += 1
+            }
+            let score = (terms: termCounts.count, matches: last - first + 1)
+            if score.terms > bestScore.terms || score.terms == bestScore.terms && score.matches > bestScore.matches {
+                best = first...last
+                bestScore = score
+            }
+        }
+        return best
+    }
+
+    /// A range of at most `budget` scalars holding `focus` (or its start, if it is longer), centred
+    /// on it, with ends moved in to word boundaries where that does not cut into `focus`.
+    private static func window(around focus: Range<Int>, in scalars: [Unicode.Scalar], budget: Int) -> Range<Int> {
+        let count = scalars.count
+        let focus = focus.lowerBound..<min(focus.upperBound, focus.lowerBound + budget)
+        let spare = budget - focus.count
+        var start = focus.lowerBound - spare / 2
+        var end = focus.upperBound + (spare - spare / 2)
+        if start < 0 {
+            end = min(count, end - start)
+            start = 0
+        }
+        if end > count {
+            start = max(0, start - (end - count))
+            end = count
+        }
+        if start > 0 && !scalars[start - 1].isTextWhitespace && !scalars[start].isTextWhitespace {
+            while start < focus.lowerBound && !scalars[start].isTextWhitespace { start += 1 }
+        }
+        if end < count && !scalars[end - 1].isTextWhitespace && !scalars[end].isTextWhitespace {
+            var boundary = end
+            while boundary > max(focus.upperBound, start) && !scalars[boundary - 1].isTextWhitespace { boundary -= 1 }
+            // A word longer than the whole budget is cut where the budget ends.
+            if boundary > start {
+                end = boundary
+            }
+        }
+        return start..<end
+    }
+
+    /// Calls `body` with the range of each word: a run of letters, digits and marks.
+    private static func forEachWord(in scalars: [Unicode.Scalar], _ body: (Range<Int>) -> Void) {
+        var index = 0
+        while index < scalars.count {
+            guard isWordScalar(scalars[index]) else {
+                index += 1
+                continue
+            }
+            let start = index
+            while index < scalars.count && isWordScalar(scalars[index]) { index += 1 }
+            body(start..<index)
+        }
+    }
+
+    private static func isWordScalar(_ scalar: Unicode.Scalar) -> Bool {
+        if scalar.isASCII {
+            return scalar.isASCIILetter || scalar.isASCIIDigit
+        }
+        let properties = scalar.properties
+        if properties.isAlphabetic || properties.numericType != nil { return true }
+        switch properties.generalCategory {
+        case .nonspacingMark, .spacingMark, .enclosingMark: return true
+        default: return false
+        }
+    }
+
+    /// Scripts written without spaces between words, where a query word is looked for as a substring.
+    private static func isCJK(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.isCJKIdeograph || (0x3040...0x30FF).contains(scalar.value)
+    }
+
+    /// The word lower-cased and without diacritics.
+    private static func folded(_ word: ArraySlice<Unicode.Scalar>) -> String {
+        if word.allSatisfy(\.isASCII) {
+            return word.map(\.asciiLowercased).string
+        }
+        return word.string.folding(options: [.caseInsensitive, .diacriticInsensitive], locale: nil)
+    }
+}

@@ -1,0 +1,546 @@
+import Crypto
+import Foundation
+import GRPCCore
+import Logging
+import ServiceLifecycle
+import SwiftProtobuf
+import Synchronization
+import TextProcessing
+import TroveContracts
+
+/// Turns stored documents into chunks and vectors, one attempt at a time.
+///
+/// The job is durable because its state is the document's status in the metadata service: a
+/// document is queued while `pending`, taken by moving it to `processing` (which counts an
+/// attempt), and left `completed` or `failed`. At start-up every `pending` document, and every
+/// `processing` one (an attempt a crash cut short), is queued again. Every write an attempt
+/// makes is idempotent — chunk and vector ids are derived from the document id and the chunk's
+/// sequence — so redoing an attempt replaces what a cut-short one wrote instead of adding to it.
+final class DocumentPipeline: Service, Sendable {
+    struct Configuration: Sendable {
+        var workers: Int
+        var maxAttempts: Int
+        var retryBackoff: Duration
+        var maxDocumentBytes: Int
+        var embedBatchSize: Int
+        var defaultChunking: ChunkingPolicy
+    }
+
+    /// Where processing time goes, summed over workers since start-up.
+    enum Stage: String, CaseIterable, Sendable {
+        /// Reading the object back from object storage (and, at ingest, storing it).
+        case storage
+        case extract
+        /// Segmenting and counting tokens (a Tokenize call).
+        case chunk
+        case embed
+        /// Upserting and deleting vectors.
+        case index
+        /// Status changes, chunks, relationships and embedding records.
+        case metadata
+    }
+
+    private struct State {
+        /// Documents queued or being processed, with the attempt count at which their current
+        /// run of attempts began (retries are counted from there).
+        var jobs: [String: Int] = [:]
+        var stageTime: [Stage: Duration] = [:]
+    }
+
+    let configuration: Configuration
+    private let downstream: IngestionService.Downstream
+    private let events: IngestionEvents
+    private let cache: SearchCache
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let queue: AsyncStream<String>
+    private let queueInput: AsyncStream<String>.Continuation
+
+    init(
+        configuration: Configuration,
+        downstream: IngestionService.Downstream,
+        events: IngestionEvents,
+        cache: SearchCache,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.downstream = downstream
+        self.events = events
+        self.cache = cache
+        self.logger = logger
+        (self.queue, self.queueInput) = AsyncStream.makeStream(of: String.self)
+    }
+
+    /// Documents waiting or being processed.
+    var queuedJobs: Int {
+        self.state.withLock { $0.jobs.count }
+    }
+
+    /// Time per stage since start-up, summed over workers.
+    var stageTimes: [Stage: Duration] {
+        self.state.withLock { $0.stageTime }
+    }
+
+    /// Queues a document (once: a document already queued or in progress is not queued twice).
+    func enqueue(_ documentID: String, attempts: Int) {
+        let added = self.state.withLock { state in
+            guard state.jobs[documentID] == nil else { return false }
+            state.jobs[documentID] = attempts
+            return true
+        }
+        if added {
+            self.queueInput.yield(documentID)
+        }
+    }
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.resume() }
+                for _ in 0..<self.configuration.workers {
+                    group.addTask {
+                        for await documentID in self.queue {
+                            await self.process(documentID)
+                        }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            // Workers finish the document in hand; what is still queued stays pending and is
+            // resumed at the next start.
+            self.queueInput.finish()
+        }
+    }
+
+    /// Queues every document a previous run left pending or processing, once the metadata
+    /// service answers.
+    private func resume() async {
+        var delay = Duration.milliseconds(100)
+        while !Task.isCancelled {
+            do {
+                var resumed = 0
+                for status in [Trove_V1_DocumentStatus.processing, .pending] {
+                    for document in try await self.downstream.allDocuments(status: status) {
+                        self.enqueue(document.id, attempts: Int(document.attempts))
+                        resumed += 1
+                    }
+                }
+                if resumed > 0 {
+                    self.logger.info("resuming documents left unfinished", metadata: ["documents": "\(resumed)"])
+                }
+                return
+            } catch {
+                self.logger.debug("waiting for the metadata service to resume documents", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+
+    // MARK: One document
+
+    private func process(_ documentID: String) async {
+        let firstAttempt = self.state.withLock { $0.jobs[documentID] } ?? 0
+        var retryAfter: Duration?
+        defer {
+            self.state.withLock { _ = $0.jobs.removeValue(forKey: documentID) }
+            if let retryAfter {
+                Task {
+                    try? await Task.sleep(for: retryAfter)
+                    self.enqueue(documentID, attempts: firstAttempt)
+                }
+            }
+        }
+        var document: Trove_V1_Document
+        do {
+            document = try await self.timed(.metadata) {
+                try await self.downstream.metadata.getDocument(.with { $0.id = documentID }).document
+            }
+            switch document.status {
+            case .pending:
+                break
+            case .processing:
+                document = try await self.setStatus(
+                    document, .pending, message: "attempt \(document.attempts) was interrupted; resuming")
+            default:
+                return
+            }
+            document = try await self.setStatus(document, .processing)
+        } catch {
+            // Deleted meanwhile, or the metadata service is away: the document is still pending
+            // there and is resumed when it answers (at the latest at the next start).
+            if (error as? RPCError)?.code != .notFound {
+                self.logger.warning("cannot start processing", metadata: ["document": "\(documentID)", "error": "\(error)"])
+                retryAfter = self.configuration.retryBackoff
+            }
+            return
+        }
+        let attempt = Int(document.attempts)
+        do {
+            try await self.runAttempt(document)
+        } catch {
+            retryAfter = await self.handleFailure(error, document: document, attempt: attempt, firstAttempt: firstAttempt)
+        }
+    }
+
+    /// One attempt: the object back from storage → text → chunks → vectors → chunks saved → completed.
+    private func runAttempt(_ start: Trove_V1_Document) async throws {
+        var document = start
+        let id = document.id
+        let collection = try await self.timed(.metadata) {
+            try await self.downstream.metadata.getCollection(.with { $0.name = start.collection })
+        }
+        self.publish(document, .extracting)
+        let (_, bytes) = try await self.timed(.storage) {
+            try await self.downstream.getObject(start.location, limit: self.configuration.maxDocumentBytes)
+        }
+        let digest = SHA256.hash(data: bytes).hexadecimal
+        guard digest == document.sha256 else {
+            throw PipelineError.permanent(
+                code: .dataLoss,
+                "the stored object \(document.location.bucket)/\(document.location.key) has SHA-256 \(digest), not the document's \(document.sha256)"
+            )
+        }
+        guard TextExtractor.canExtract(mimeType: document.mimeType) else {
+            try await self.complete(document, chunks: 0, message: "stored but not embedded: no text extractor for \(document.mimeType)")
+            return
+        }
+        let text = try self.timedSync(.extract) {
+            do {
+                return try TextExtractor.extract(bytes, mimeType: document.mimeType).text
+            } catch {
+                throw PipelineError.permanent(code: .invalidArgument, "cannot extract text: \(error)")
+            }
+        }
+
+        self.publish(document, .chunking)
+        let policy = self.chunkingPolicy(document: document, collection: collection)
+        let model = collection.embeddingModel
+        let counter: (@Sendable ([Substring]) async throws -> [Int])? =
+            policy.unit == .tokens ? { @Sendable pieces in try await self.countTokens(pieces, model: model) } : nil
+        let chunks = try await self.timed(.chunk) {
+            try await Chunker(policy: policy).chunk(text, countTokens: counter)
+        }
+        if chunks.isEmpty {
+            try await self.complete(document, chunks: 0, message: "no text to embed")
+            return
+        }
+        // A previous attempt (cut short, or with other options) may have left vectors and chunks.
+        if document.attempts > 1 || document.chunkCount > 0 {
+            try await self.removeWrites(of: document)
+        }
+
+        let total = UInt32(chunks.count)
+        self.publish(document, .embedding, done: 0, total: total)
+        let chunkIDs = chunks.map { Self.chunkID(document: id, sequence: $0.sequence) }
+        var payloadBase = Google_Protobuf_Struct()
+        payloadBase.fields[PayloadField.documentID] = .init(stringValue: id)
+        payloadBase.fields[PayloadField.collection] = .init(stringValue: document.collection)
+        payloadBase.fields[PayloadField.filename] = .init(stringValue: document.filename)
+        payloadBase.fields[PayloadField.metadata] = .init(structValue: document.metadata)
+        var tokenCounts = [UInt32](repeating: 0, count: chunks.count)
+        var done = 0
+        while done < chunks.count {
+            let batch = done..<min(chunks.count, done + self.configuration.embedBatchSize)
+            let embedded = try await self.timed(.embed) {
+                try await self.downstream.embedding.embed(.with {
+                    $0.model = model
+                    $0.texts = batch.map { chunks[$0].text }
+                })
+            }
+            guard embedded.embeddings.count == batch.count, embedded.dimension == collection.dimension else {
+                throw PipelineError.permanent(
+                    code: .internalError,
+                    "the embedding service answered \(embedded.embeddings.count) vectors of dimension \(embedded.dimension) for \(batch.count) texts; the collection's dimension is \(collection.dimension)"
+                )
+            }
+            var vectors: [Trove_V1_Vector] = []
+            vectors.reserveCapacity(batch.count)
+            for (offset, index) in batch.enumerated() {
+                tokenCounts[index] = embedded.embeddings[offset].tokenCount
+                var payload = payloadBase
+                payload.fields[PayloadField.chunk] = .init(numberValue: Double(index))
+                vectors.append(.with {
+                    $0.id = chunkIDs[index]
+                    $0.values = embedded.embeddings[offset].values
+                    $0.payload = payload
+                })
+            }
+            _ = try await self.timed(.index) {
+                try await self.downstream.vectorSearch.upsert(.with {
+                    $0.collection = document.collection
+                    $0.vectors = vectors
+                })
+            }
+            done = batch.upperBound
+            self.publish(document, .indexing, done: UInt32(done), total: total)
+        }
+
+        self.publish(document, .savingChunks, done: total, total: total)
+        try await self.timed(.metadata) {
+            _ = try await self.downstream.metadata.putChunks(.with {
+                $0.documentID = id
+                $0.replaceExisting = true
+                $0.chunks = chunks.enumerated().map { index, chunk in
+                    .with {
+                        $0.id = chunkIDs[index]
+                        $0.documentID = id
+                        $0.sequence = UInt32(chunk.sequence)
+                        $0.content = chunk.text
+                        $0.startOffset = UInt64(chunk.startOffset)
+                        $0.endOffset = UInt64(chunk.endOffset)
+                        $0.tokenCount = policy.unit == .tokens ? UInt32(chunk.size) : tokenCounts[index]
+                    }
+                }
+            })
+            if chunkIDs.count > 1 {
+                var links: [Trove_V1_ChunkRelationship] = []
+                links.reserveCapacity(2 * (chunkIDs.count - 1))
+                for index in 1..<chunkIDs.count {
+                    links.append(.with {
+                        $0.sourceChunkID = chunkIDs[index - 1]
+                        $0.targetChunkID = chunkIDs[index]
+                        $0.type = "next"
+                    })
+                    links.append(.with {
+                        $0.sourceChunkID = chunkIDs[index]
+                        $0.targetChunkID = chunkIDs[index - 1]
+                        $0.type = "previous"
+                    })
+                }
+                _ = try await self.downstream.metadata.addRelationships(.with { $0.relationships = links })
+            }
+            _ = try await self.downstream.metadata.putEmbeddingRecords(.with {
+                $0.records = chunkIDs.map { chunkID in
+                    .with {
+                        $0.chunkID = chunkID
+                        $0.model = model
+                        $0.dimension = collection.dimension
+                        $0.vectorCollection = document.collection
+                        $0.vectorID = chunkID
+                    }
+                }
+            })
+        }
+        document.chunkCount = total
+        try await self.complete(document, chunks: total, message: nil)
+    }
+
+    /// Undoes what an attempt wrote, records the failure, and queues a retry when the error may
+    /// pass and attempts remain; returns the wait before that retry.
+    private func handleFailure(_ error: any Error, document: Trove_V1_Document, attempt: Int, firstAttempt: Int) async -> Duration? {
+        let (message, retryable) = Self.describe(error)
+        do {
+            try await self.removeWrites(of: document)
+        } catch {
+            // The next attempt (or a delete) removes them: every attempt after the first starts so.
+            self.logger.warning("cannot undo a failed attempt", metadata: ["document": "\(document.id)", "error": "\(error)"])
+        }
+        let attemptsInRun = attempt - firstAttempt + 1
+        let retry = retryable && attemptsInRun < self.configuration.maxAttempts
+        let failure = "attempt \(attempt) failed: \(message)"
+        do {
+            // Failed, then back to pending when it is retried: the status records the failure,
+            // and the document stays queued across a restart. Watchers see FAILED only when final.
+            var failed = try await self.setStatus(document, .failed, message: failure)
+            self.logger.warning(
+                "document processing failed",
+                metadata: ["document": "\(document.id)", "attempt": "\(attempt)", "retrying": "\(retry)", "error": "\(message)"]
+            )
+            guard retry else {
+                self.publish(failed, .failed, message: failure)
+                return nil
+            }
+            let delay = self.backoff(retry: attemptsInRun)
+            failed = try await self.setStatus(failed, .pending, message: failure + "; retrying")
+            self.publish(failed, .retrying, message: "\(failure); retrying in \(delay)")
+            return delay
+        } catch {
+            // Gone (deleted while processing) or the metadata service is away; in the second case
+            // the document is still processing there and is resumed at the next start.
+            if (error as? RPCError)?.code != .notFound {
+                self.logger.error("cannot record a failed attempt", metadata: ["document": "\(document.id)", "error": "\(error)"])
+            }
+            return nil
+        }
+    }
+
+    /// Removes a document's vectors and chunks (with their relationships and embedding records).
+    private func removeWrites(of document: Trove_V1_Document) async throws {
+        _ = try await self.timed(.index) {
+            try await self.downstream.deleteVectors(ofDocument: document.id, collection: document.collection)
+        }
+        _ = try await self.timed(.metadata) {
+            do {
+                return try await self.downstream.metadata.deleteChunks(.with { $0.documentID = document.id }).chunksDeleted
+            } catch let error as RPCError where error.code == .notFound {
+                return 0
+            }
+        }
+    }
+
+    private func complete(_ document: Trove_V1_Document, chunks: UInt32, message: String?) async throws {
+        let completed = try await self.setStatus(document, .completed, message: message)
+        self.cache.invalidate(collection: document.collection)
+        self.publish(completed, .completed, done: chunks, total: chunks, message: message ?? "")
+    }
+
+    private func setStatus(_ document: Trove_V1_Document, _ status: Trove_V1_DocumentStatus, message: String? = nil) async throws -> Trove_V1_Document {
+        try await self.timed(.metadata) {
+            try await self.downstream.metadata.updateDocumentStatus(.with {
+                $0.id = document.id
+                $0.status = status
+                $0.expectedVersion = document.version
+                $0.errorMessage = message ?? ""
+            })
+        }
+    }
+
+    private func countTokens(_ pieces: [Substring], model: String) async throws -> [Int] {
+        // Pieces are sentences and words; one that is enormous (a megabyte without a sentence end)
+        // is not sent: an over-estimate makes the chunker split it into words.
+        let limit = 1 << 16
+        var counts = [Int](repeating: 0, count: pieces.count)
+        var sent: [Int] = []
+        sent.reserveCapacity(pieces.count)
+        for (index, piece) in pieces.enumerated() {
+            if piece.utf8.count > limit {
+                counts[index] = piece.utf8.count
+            } else {
+                sent.append(index)
+            }
+        }
+        var start = 0
+        while start < sent.count {
+            let batch = sent[start..<min(sent.count, start + 1024)]
+            let response = try await self.downstream.embedding.tokenize(.with {
+                $0.model = model
+                $0.texts = batch.map { String(pieces[$0]) }
+            })
+            guard response.texts.count == batch.count else {
+                throw PipelineError.permanent(code: .internalError, "the embedding service tokenized \(response.texts.count) of \(batch.count) texts")
+            }
+            for (index, tokenized) in zip(batch, response.texts) {
+                // Without the [CLS] and [SEP] every text is given.
+                counts[index] = max(0, Int(tokenized.tokenCount) - 2)
+            }
+            start += batch.count
+        }
+        return counts
+    }
+
+    private func chunkingPolicy(document: Trove_V1_Document, collection: Trove_V1_Collection) -> ChunkingPolicy {
+        let options = document.chunking.size > 0 ? document.chunking : collection.chunking
+        guard options.size > 0 else { return self.configuration.defaultChunking }
+        let unit: ChunkUnit = options.unit == .characters ? .characters : .tokens
+        return ChunkingPolicy(unit: unit, size: Int(options.size), overlap: Int(options.overlap))
+    }
+
+    /// The wait before retry `retry` (1, 2, …): the backoff doubled each time, with up to a
+    /// quarter of random jitter so documents that failed together do not retry together.
+    private func backoff(retry: Int) -> Duration {
+        let base = self.configuration.retryBackoff * (1 << min(retry - 1, 16))
+        return base + base * Double.random(in: 0...0.25)
+    }
+
+    /// A message for the document's record, and whether another attempt may succeed.
+    static func describe(_ error: any Error) -> (message: String, retryable: Bool) {
+        switch error {
+        case let error as PipelineError:
+            return (error.message, false)
+        case let error as RPCError:
+            switch error.code {
+            case .unavailable, .deadlineExceeded, .resourceExhausted, .aborted, .internalError, .unknown, .cancelled:
+                return ("\(error.code): \(error.message)", true)
+            default:
+                return ("\(error.code): \(error.message)", false)
+            }
+        case let error as ChunkingError:
+            return ("cannot chunk: \(error)", false)
+        default:
+            return ("\(error)", true)
+        }
+    }
+
+    /// The id of a document's chunk (and of its vector): a UUID (version 8) derived from the
+    /// document id and the sequence, so every attempt writes the same ids.
+    static func chunkID(document: String, sequence: Int) -> String {
+        var bytes = Array(SHA256.hash(data: Array("trove-chunk/\(document)/\(sequence)".utf8)).prefix(16))
+        bytes[6] = (bytes[6] & 0x0F) | 0x80
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        let hex = bytes.hexadecimal
+        var text = ""
+        text.reserveCapacity(36)
+        for (index, character) in hex.enumerated() {
+            if index == 8 || index == 12 || index == 16 || index == 20 { text.append("-") }
+            text.append(character)
+        }
+        return text
+    }
+
+    // MARK: Events and timing
+
+    private func publish(
+        _ document: Trove_V1_Document,
+        _ stage: Trove_V1_IngestionStage,
+        done: UInt32 = 0,
+        total: UInt32 = 0,
+        message: String = ""
+    ) {
+        guard self.events.subscriberCount > 0 else { return }
+        self.events.publish(.with {
+            $0.documentID = document.id
+            $0.collection = document.collection
+            $0.stage = stage
+            $0.status = document.status
+            $0.attempt = document.attempts
+            $0.chunksDone = done
+            $0.chunksTotal = total
+            $0.message = message
+        })
+    }
+
+    func timed<T: Sendable>(_ stage: Stage, _ body: () async throws -> T) async throws -> T {
+        let start = ContinuousClock.now
+        defer {
+            let elapsed = ContinuousClock.now - start
+            self.state.withLock { $0.stageTime[stage, default: .zero] += elapsed }
+        }
+        return try await body()
+    }
+
+    private func timedSync<T>(_ stage: Stage, _ body: () throws -> T) throws -> T {
+        let start = ContinuousClock.now
+        defer {
+            let elapsed = ContinuousClock.now - start
+            self.state.withLock { $0.stageTime[stage, default: .zero] += elapsed }
+        }
+        return try body()
+    }
+}
+
+/// A failure no retry can mend: the content cannot be read as text, the stored object is not
+/// the document's, an answer broke the contract.
+struct PipelineError: Error, CustomStringConvertible {
+    var code: RPCError.Code
+    var message: String
+
+    static func permanent(code: RPCError.Code, _ message: String) -> PipelineError {
+        PipelineError(code: code, message: message)
+    }
+
+    var description: String { self.message }
+}
+
+extension Sequence where Element == UInt8 {
+    /// Lower-case hexadecimal.
+    var hexadecimal: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var bytes: [UInt8] = []
+        for byte in self {
+            bytes.append(digits[Int(byte >> 4)])
+            bytes.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

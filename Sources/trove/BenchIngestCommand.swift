@@ -1,0 +1,235 @@
+import ArgumentParser
+import Foundation
+import GRPCCore
+import SwiftProtobuf
+import TroveContracts
+
+/// `trove bench ingest`: a corpus of text files through Trove's whole pipeline, beside the
+/// pipeline users build today (sentence-transformers + Chroma) fed the same chunks.
+struct BenchIngestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ingest",
+        abstract: "Ingest a corpus end to end and search it, beside sentence-transformers + Chroma.",
+        discussion: """
+            Starts `trove serve all` (default model and chunking) in a fresh data directory, ingests every \
+            file of the corpus, then searches it. The peer gets the chunks Trove made, embeds them with \
+            sentence-transformers (same model) and adds them to a Chroma PersistentClient, then answers \
+            the same queries. Benchmarks/ingest.sh makes the corpus, installs the peer and runs this.
+            """
+    )
+
+    @Option(name: .long, help: "A directory of text files.")
+    var corpus: String
+
+    @Option(name: .long, help: "Files uploaded at once.")
+    var parallel = 8
+
+    @Option(name: .long, help: "Search queries timed (taken from the corpus's chunks, seeded).")
+    var queries = 1000
+
+    @Option(name: .long, help: "Python with sentence-transformers and chromadb (empty: skip the peer).")
+    var python = ".venv-bench/bin/python"
+
+    @Option(name: .long, help: "The peer script.")
+    var peerScript = "Benchmarks/chroma_ingest.py"
+
+    @Option(name: .long, help: "Threads for the peer's PyTorch.")
+    var peerThreads = 2
+
+    func run() async throws {
+        let files = try FileSelection(include: [], exclude: []).files(in: [self.corpus])
+        guard !files.isEmpty else { throw CommandFailure("no files in \(self.corpus)") }
+        let totalBytes = files.reduce(0) { $0 + $1.size }
+        let work = FileManager.default.temporaryDirectory.path + "/trove-bench-ingest-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let server = try await ServiceProcess.start("all", dataDirectory: work + "/trove")
+        defer { server.stop() }
+        print("corpus: \(files.count) files, \(IngestProgress.format(Double(totalBytes) / 1_048_576, digits: 1)) MB; parallel uploads: \(self.parallel)")
+
+        let trove = try await server.withGRPCClient { client in
+            try await self.measureTrove(files: files, client: client, work: work)
+        }
+        print(
+            "trove: \(trove.documents) documents, \(trove.chunks) chunks in \(IngestProgress.format(trove.seconds, digits: 1)) s"
+                + (trove.failed > 0 ? " (\(trove.failed) failed)" : "")
+        )
+        var peer: PeerResult?
+        if !self.python.isEmpty {
+            print("peer: sentence-transformers + chromadb on the same \(trove.chunks) chunks …")
+            let output = try runPeerProgram(
+                [
+                    self.python, self.peerScript, "--chunks", work + "/chunks.jsonl", "--queries", work + "/queries.txt",
+                    "--db", work + "/chroma", "--threads", "\(self.peerThreads)", "--json",
+                ],
+                name: "sentence-transformers + Chroma peer"
+            )
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            peer = try decoder.decode(PeerResult.self, from: output)
+        }
+        self.printTable(trove: trove, peer: peer, bytes: totalBytes)
+    }
+
+    struct TroveResult {
+        var documents: Int
+        var failed: Int
+        var chunks: Int
+        var seconds: Double
+        var stageMicroseconds: [String: UInt64]
+        var searchMilliseconds: [Double]
+    }
+
+    /// What the peer script prints with --json.
+    struct PeerResult: Decodable {
+        var documents: Int
+        var chunks: Int
+        var seconds: Double
+        var embedSeconds: Double
+        var addSeconds: Double
+        var queryP50Ms: Double
+        var queryP99Ms: Double
+        var chromadbVersion: String?
+    }
+
+    private func measureTrove(files: [SelectedFile], client: GRPCClient<some ClientTransport>, work: String) async throws -> TroveResult {
+        let ingestion = Trove_V1_Ingestion.Client(wrapping: client)
+        _ = try await ingestion.createCollection(.with { $0.name = "bench" })
+        let start = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var next = 0
+            func startNext() {
+                guard next < files.count else { return }
+                let file = files[next]
+                next += 1
+                group.addTask {
+                    _ = try await IngestCommand.upload(file, collection: "bench", metadata: .init(), ingestion: ingestion)
+                }
+            }
+            for _ in 0..<self.parallel { startNext() }
+            while try await group.next() != nil { startNext() }
+        }
+        var status = Trove_V1_SystemStatus()
+        while true {
+            status = try await ingestion.getSystemStatus(.init())
+            let settled = (status.documentsByStatus["completed"] ?? 0) + (status.documentsByStatus["failed"] ?? 0)
+            if settled >= UInt64(files.count) && status.queuedJobs == 0 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let seconds = (ContinuousClock.now - start).seconds
+
+        // The chunks, for the peer, and queries made from them.
+        var lines = Data()
+        var chunkTexts: [String] = []
+        var token = ""
+        let encoder = JSONEncoder()
+        repeat {
+            let page = try await ingestion.listDocuments(.with {
+                $0.collection = "bench"
+                $0.page = .with { $0.pageSize = 500; $0.pageToken = token }
+            })
+            for document in page.documents {
+                let chunks = try await Trove_V1_Metadata.Client(wrapping: client).getDocument(.with {
+                    $0.id = document.id
+                    $0.includeChunks = true
+                }).chunks
+                for chunk in chunks {
+                    let line = PeerChunk(document: document.filename, chunk: Int(chunk.sequence), text: chunk.content, bytes: Int(document.sizeBytes))
+                    lines.append(try encoder.encode(line))
+                    lines.append(0x0A)
+                    chunkTexts.append(chunk.content)
+                }
+            }
+            token = page.nextPageToken
+        } while !token.isEmpty
+        try lines.write(to: URL(fileURLWithPath: work + "/chunks.jsonl"))
+        let queries = Self.queries(from: chunkTexts, count: self.queries)
+        try (queries.joined(separator: "\n") + "\n").write(toFile: work + "/queries.txt", atomically: true, encoding: .utf8)
+
+        var latencies: [Double] = []
+        latencies.reserveCapacity(queries.count)
+        for query in queries {
+            let begin = ContinuousClock.now
+            _ = try await ingestion.search(.with {
+                $0.collection = "bench"
+                $0.query = query
+                $0.k = 10
+                $0.noCache = true
+            })
+            latencies.append((ContinuousClock.now - begin).seconds * 1000)
+        }
+        return TroveResult(
+            documents: files.count,
+            failed: Int(status.documentsByStatus["failed"] ?? 0),
+            chunks: Int(status.chunks),
+            seconds: seconds,
+            stageMicroseconds: status.stageTimeUs,
+            searchMilliseconds: latencies.sorted()
+        )
+    }
+
+    private struct PeerChunk: Encodable {
+        var document: String
+        var chunk: Int
+        var text: String
+        var bytes: Int
+    }
+
+    /// Up to `count` queries: the first eight words of chunks picked with a fixed seed.
+    static func queries(from chunks: [String], count: Int) -> [String] {
+        guard !chunks.isEmpty else { return [] }
+        var state: UInt64 = 0x5EED
+        var queries: [String] = []
+        var tries = 0
+        while queries.count < count && tries < count * 100 {
+            tries += 1
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let chunk = chunks[Int((state >> 33) % UInt64(chunks.count))]
+            let words = chunk.split(whereSeparator: { $0.isWhitespace }).prefix(8)
+            if words.count >= 3 { queries.append(words.joined(separator: " ")) }
+        }
+        return queries
+    }
+
+    private func printTable(trove: TroveResult, peer: PeerResult?, bytes: Int) {
+        let megabytes = Double(bytes) / 1_048_576
+        func percentile(_ sorted: [Double], _ p: Double) -> Double {
+            sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]
+        }
+        let troveP50 = percentile(trove.searchMilliseconds, 0.5)
+        let troveP99 = percentile(trove.searchMilliseconds, 0.99)
+        var rows: [(String, Double, Double?, Bool)] = [
+            ("documents/s", Double(trove.documents) / trove.seconds, peer.map { Double($0.documents) / $0.seconds }, true),
+            ("MB/s", megabytes / trove.seconds, peer.map { megabytes / $0.seconds }, true),
+            ("chunks/s", Double(trove.chunks) / trove.seconds, peer.map { Double($0.chunks) / $0.seconds }, true),
+            ("ingest seconds", trove.seconds, peer.map(\.seconds), false),
+        ]
+        rows.append(("search p50 ms", troveP50, peer.map(\.queryP50Ms), false))
+        rows.append(("search p99 ms", troveP99, peer.map(\.queryP99Ms), false))
+        print()
+        print(padded("", 18) + padded("trove", 12) + padded("st+chroma", 12) + "trove advantage")
+        for (name, ours, theirs, higherIsBetter) in rows {
+            let ratio = theirs.map { theirs in higherIsBetter ? ours / theirs : theirs / ours }
+            print(
+                padded(name, 18) + padded(IngestProgress.format(ours, digits: 2), 12)
+                    + padded(theirs.map { IngestProgress.format($0, digits: 2) } ?? "-", 12)
+                    + (ratio.map { IngestProgress.format($0, digits: 2) + "×" } ?? "-")
+            )
+        }
+        let stageTotal = max(1, trove.stageMicroseconds.values.reduce(0, +))
+        print()
+        print("trove processing time by stage (summed over workers):")
+        for stage in ["storage", "extract", "chunk", "embed", "index", "metadata"] {
+            let value = trove.stageMicroseconds[stage] ?? 0
+            print(
+                "  " + padded(stage, 10) + padded(IngestProgress.format(Double(value) / 1e6, digits: 1) + " s", 12)
+                    + IngestProgress.format(Double(value) * 100 / Double(stageTotal), digits: 1) + " %"
+            )
+        }
+        if let peer {
+            print(
+                "peer time: embed \(IngestProgress.format(peer.embedSeconds, digits: 1)) s, chroma add \(IngestProgress.format(peer.addSeconds, digits: 1)) s"
+                    + (peer.chromadbVersion.map { " (chromadb \($0))" } ?? "")
+            )
+        }
+    }
+}

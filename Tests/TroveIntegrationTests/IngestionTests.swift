@@ -1,0 +1,369 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Glibc
+import Testing
+import TroveContracts
+import TroveTestSupport
+
+/// Ingestion end to end: `trove serve all` (and the five services as separate processes),
+/// driven through the generated Swift clients; every store is checked afterwards.
+@Suite("Ingestion end to end", .serialized)
+struct IngestionTests {
+    static let documents: [(name: String, text: String, metadata: [String: Google_Protobuf_Value])] = [
+        (
+            "sourdough.md",
+            """
+            # Keeping a sourdough starter
+
+            A sourdough starter is flour and water colonised by wild yeast and lactic acid bacteria. Feed it \
+            every day at room temperature: discard most of it, then add equal weights of flour and water.
+
+            A starter that smells of acetone is hungry. Feed it more often, or keep it in the fridge and feed it weekly.
+            """,
+            ["topic": .init(stringValue: "baking"), "year": .init(numberValue: 2021)]
+        ),
+        (
+            "brakes.txt",
+            """
+            Adjusting bicycle rim brakes. When the brake lever pulls all the way to the handlebar, the cable has \
+            stretched. Turn the barrel adjuster anticlockwise until the pads grip the rim with the lever half way.
+
+            Worn brake pads lose their grooves; replace them before the metal backing touches the rim.
+            """,
+            ["topic": .init(stringValue: "cycling"), "year": .init(numberValue: 2019)]
+        ),
+        (
+            "congestion.html",
+            """
+            <html><head><title>TCP congestion control</title><style>p { color: red }</style>
+            <script>var tracking = "zebra-telemetry";</script></head>
+            <body><p>TCP starts a connection in slow start, doubling its congestion window every round trip.</p>
+            <p>When a packet is lost, the sender halves the window &amp; grows it again linearly: additive increase, \
+            multiplicative decrease.</p></body></html>
+            """,
+            ["topic": .init(stringValue: "networking"), "year": .init(numberValue: 2023)]
+        ),
+    ]
+
+    @Test("Ingest, dedup, status, search in three modes with filters, delete cascade: nothing orphaned")
+    func endToEnd() async throws {
+        let trove = try await TroveProcess.start()
+        defer { Task { await trove.stopAndRemove() } }
+        try await withClient(trove) { client in
+            let ingestion = Trove_V1_Ingestion.Client(wrapping: client)
+            let collection = try await ingestion.createCollection(.with { $0.name = "notes" })
+            #expect(collection.embeddingModel == "all-MiniLM-L6-v2")
+            #expect(collection.dimension == 384)
+            let again = await #expect(throws: RPCError.self) { _ = try await ingestion.createCollection(.with { $0.name = "notes" }) }
+            #expect(again?.code == .alreadyExists)
+
+            var ids: [String: String] = [:]
+            for document in Self.documents {
+                let response = try await ingestion.ingest(collection: "notes", filename: document.name, Data(document.text.utf8), metadata: document.metadata)
+                #expect(response.status == .pending)
+                #expect(!response.duplicate)
+                ids[document.name] = response.documentID
+            }
+            // The same bytes under another name: the existing document, not processed again.
+            let duplicate = try await ingestion.ingest(collection: "notes", filename: "copy.md", Data(Self.documents[0].text.utf8))
+            #expect(duplicate.duplicate)
+            #expect(duplicate.documentID == ids["sourdough.md"])
+
+            for id in ids.values {
+                let document = try await ingestion.waitUntilSettled(id)
+                #expect(document.status == .completed, "\(document.filename): \(document.errorMessage)")
+                #expect(document.chunkCount >= 1)
+                #expect(document.attempts == 1)
+            }
+            let html = try await ingestion.getDocumentStatus(.with { $0.documentID = ids["congestion.html"]! })
+            #expect(html.mimeType == "text/html")
+
+            // Chunks: offsets into the extracted text, linked next/previous, script text gone.
+            let metadata = Trove_V1_Metadata.Client(wrapping: client)
+            let htmlChunks = try await metadata.getDocument(.with {
+                $0.id = html.id
+                $0.includeChunks = true
+            }).chunks
+            #expect(!htmlChunks.isEmpty)
+            #expect(!htmlChunks.contains { $0.content.contains("zebra-telemetry") || $0.content.contains("color: red") })
+            #expect(htmlChunks.contains { $0.content.contains("halves the window & grows") })
+
+            // Vector search finds by meaning; the filter narrows by the document's metadata.
+            let brakes = try await ingestion.search(.with {
+                $0.collection = "notes"
+                $0.query = "my bike does not stop well, how do I fix it"
+                $0.k = 3
+            })
+            #expect(brakes.hits.first?.filename == "brakes.txt")
+            #expect(brakes.hits.first?.vectorRank == 1)
+            #expect(brakes.hits.first.map { !$0.content.isEmpty && $0.endOffset > $0.startOffset } == true)
+            let filtered = try await ingestion.search(.with {
+                $0.collection = "notes"
+                $0.query = "my bike does not stop well, how do I fix it"
+                $0.k = 3
+                $0.filter = .with { $0.condition = .with { $0.field = "year"; $0.numberRange = .with { $0.gte = 2020 } } }
+            })
+            #expect(!filtered.hits.isEmpty)
+            #expect(!filtered.hits.contains { $0.filename == "brakes.txt" })
+            #expect(filtered.hits.allSatisfy { ($0.metadata.fields["year"]?.numberValue ?? 0) >= 2020 })
+
+            // Keyword search matches words; hybrid fuses both rankings.
+            let keyword = try await ingestion.search(.with {
+                $0.collection = "notes"
+                $0.query = "acetone?"
+                $0.mode = .keyword
+            })
+            #expect(keyword.hits.map(\.filename) == ["sourdough.md"])
+            #expect(keyword.hits.first?.snippet.contains("<b>acetone</b>") == true)
+            let hybrid = try await ingestion.search(.with {
+                $0.collection = "notes"
+                $0.query = "packet loss halves the congestion window"
+                $0.mode = .hybrid
+                $0.k = 2
+            })
+            #expect(hybrid.hits.first?.filename == "congestion.html")
+            #expect(hybrid.hits.first.map { $0.vectorRank >= 1 && $0.keywordRank >= 1 } == true)
+
+            // The cache answers a repeated search, and a change to the collection invalidates it.
+            let request = Trove_V1_SearchRequest.with {
+                $0.collection = "notes"
+                $0.query = "feeding a starter"
+            }
+            #expect(try await ingestion.search(request).fromCache == false)
+            #expect(try await ingestion.search(request).fromCache == true)
+
+            // Delete cascades through vectors, chunks, relationships, embedding records and the object.
+            let vectors = Trove_V1_VectorSearch.Client(wrapping: client)
+            let storage = Trove_V1_ObjectStorage.Client(wrapping: client)
+            let sourdough = try await metadata.getDocument(.with {
+                $0.id = ids["sourdough.md"]!
+                $0.includeChunks = true
+            })
+            let chunkIDs = sourdough.chunks.map(\.id)
+            #expect(try await vectors.get(.with { $0.collection = "notes"; $0.ids = chunkIDs }).vectors.count == chunkIDs.count)
+            let deleted = try await ingestion.deleteDocument(.with { $0.documentID = sourdough.document.id })
+            #expect(deleted.chunksDeleted == UInt64(chunkIDs.count))
+            #expect(deleted.vectorsDeleted == UInt64(chunkIDs.count))
+            #expect(deleted.objectDeleted)
+            #expect(try await ingestion.search(request).fromCache == false)
+            #expect(try await vectors.get(.with { $0.collection = "notes"; $0.ids = chunkIDs }).vectors.isEmpty)
+            let gone = await #expect(throws: RPCError.self) { _ = try await ingestion.getDocumentStatus(.with { $0.documentID = sourdough.document.id }) }
+            #expect(gone?.code == .notFound)
+            let object = await #expect(throws: RPCError.self) {
+                _ = try await storage.headObject(.with {
+                    $0.bucket = sourdough.document.location.bucket
+                    $0.key = sourdough.document.location.key
+                })
+            }
+            #expect(object?.code == .notFound)
+            for chunkID in chunkIDs {
+                let links = try await metadata.listRelationships(.with { $0.sourceChunkID = chunkID })
+                #expect(links.relationships.isEmpty)
+            }
+
+            // What is left is consistent: every vector has its chunk, every chunk its vector.
+            try await expectConsistent(collection: "notes", documents: 2, client: client)
+
+            let status = try await ingestion.getSystemStatus(.init())
+            #expect(status.services.count == 5 && status.services.allSatisfy(\.serving))
+            #expect(status.documents == 2)
+            #expect(status.documentsByStatus["completed"] == 2)
+            #expect(status.cacheHitRate > 0)
+
+            // Removing the collection removes everything in it.
+            let removed = try await ingestion.deleteCollection(.with { $0.name = "notes" })
+            #expect(removed.documentsDeleted == 2)
+            let objects = try await storage.listObjects(.with { $0.bucket = "trove-documents"; $0.prefix = "notes/" })
+            #expect(objects.objects.isEmpty)
+            let vectorCollection = await #expect(throws: RPCError.self) { _ = try await vectors.describeCollection(.with { $0.name = "notes" }) }
+            #expect(vectorCollection?.code == .notFound)
+        }
+    }
+
+    @Test("Bad input: clear statuses naming the field; other types stored but not embedded; reprocess re-chunks")
+    func badInputAndReprocess() async throws {
+        let trove = try await TroveProcess.start()
+        defer { Task { await trove.stopAndRemove() } }
+        try await withClient(trove) { client in
+            let ingestion = Trove_V1_Ingestion.Client(wrapping: client)
+            let missing = await #expect(throws: RPCError.self) {
+                _ = try await ingestion.ingest(collection: "absent", filename: "a.txt", Data("hello".utf8))
+            }
+            #expect(missing?.code == .notFound)
+            _ = try await ingestion.createCollection(.with { $0.name = "mixed" })
+            let noHeader = await #expect(throws: RPCError.self) {
+                _ = try await ingestion.ingestDocument(requestProducer: { writer in
+                    try await writer.write(.with { $0.chunk = Data("bytes first".utf8) })
+                })
+            }
+            #expect(noHeader?.code == .invalidArgument)
+            #expect(noHeader?.message.hasPrefix("header") == true)
+            let tooLarge = await #expect(throws: RPCError.self) {
+                _ = try await ingestion.createCollection(.with {
+                    $0.name = "big-chunks"
+                    $0.chunking = .with { $0.size = 400; $0.unit = .tokens }
+                })
+            }
+            #expect(tooLarge?.code == .invalidArgument)
+            #expect(tooLarge?.message.hasPrefix("chunking.size") == true)
+            let badID = await #expect(throws: RPCError.self) { _ = try await ingestion.getDocumentStatus(.with { $0.documentID = "nope" }) }
+            #expect(badID?.code == .invalidArgument)
+            #expect(badID?.message.hasPrefix("document_id") == true)
+            let emptyQuery = await #expect(throws: RPCError.self) { _ = try await ingestion.search(.with { $0.collection = "mixed"; $0.query = "  " }) }
+            #expect(emptyQuery?.message.hasPrefix("query") == true)
+
+            // A PNG is stored and typed, not embedded, with the reason recorded.
+            let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13]
+            let image = try await ingestion.ingest(collection: "mixed", filename: "pixel.png", Data(png))
+            let stored = try await ingestion.waitUntilSettled(image.documentID)
+            #expect(stored.status == .completed)
+            #expect(stored.objectType == .image)
+            #expect(stored.chunkCount == 0)
+            #expect(stored.errorMessage.contains("image/png"))
+
+            // Reprocessing with smaller chunks replaces chunks and vectors instead of adding to them.
+            let text = (1...40).map { "Sentence number \($0) talks about a different small thing." }.joined(separator: " ")
+            let long = try await ingestion.ingest(collection: "mixed", filename: "long.txt", Data(text.utf8))
+            let first = try await ingestion.waitUntilSettled(long.documentID)
+            #expect(first.status == .completed)
+            let reprocessing = try await ingestion.reprocessDocument(.with {
+                $0.documentID = long.documentID
+                $0.chunking = .with { $0.unit = .characters; $0.size = 200; $0.overlap = 0 }
+            })
+            #expect(reprocessing.status == .pending)
+            let second = try await ingestion.waitUntilSettled(long.documentID)
+            #expect(second.status == .completed)
+            #expect(second.chunkCount > first.chunkCount)
+            #expect(second.chunking.size == 200)
+            try await expectConsistent(collection: "mixed", documents: 2, client: client)
+        }
+    }
+
+    @Test("kill -9 of the ingestion service mid-ingest: every document settles, nothing duplicated")
+    func killIngestion() async throws {
+        let base = FileManager.default.temporaryDirectory.path + "/trove-kill-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        var environment = ["TROVE_EMBEDDING_PROVIDER": "hashing"]
+        var others: [TroveProcess] = []
+        for (role, key) in [("metadata", "METADATA"), ("object-storage", "OBJECT_STORAGE"), ("embedding", "EMBEDDING"), ("vector-search", "VECTOR_SEARCH")] {
+            let process = try await TroveProcess.start(role: role, dataDirectory: base, environment: environment)
+            others.append(process)
+            environment["TROVE_\(key)_ADDRESS"] = process.address
+        }
+        defer { for process in others { process.signal(SIGKILL) } }
+
+        let count = 500
+        let texts = (0..<count).map { index in
+            (0..<(3 + index % 7)).map { sentence in
+                "Document \(index) sentence \(sentence) mentions item \(index * 31 + sentence) and colour \(["red", "green", "blue"][sentence % 3])."
+            }.joined(separator: " ")
+        }
+        var acknowledged: [String] = []
+        var ingestion = try await TroveProcess.start(role: "ingestion", dataDirectory: base, environment: environment)
+        try await withClient(ingestion) { client in
+            let service = Trove_V1_Ingestion.Client(wrapping: client)
+            _ = try await service.createCollection(.with { $0.name = "kill" })
+            for index in 0..<200 {
+                acknowledged.append(try await service.ingest(collection: "kill", filename: "doc-\(index).txt", Data(texts[index].utf8)).documentID)
+            }
+        }
+        ingestion.signal(SIGKILL)
+        _ = try await ingestion.waitForExit()
+
+        ingestion = try await TroveProcess.start(role: "ingestion", dataDirectory: base, environment: environment)
+        defer { ingestion.signal(SIGKILL) }
+        try await withClient(ingestion) { client in
+            let service = Trove_V1_Ingestion.Client(wrapping: client)
+            for index in 200..<count {
+                acknowledged.append(try await service.ingest(collection: "kill", filename: "doc-\(index).txt", Data(texts[index].utf8)).documentID)
+            }
+            #expect(Set(acknowledged).count == count)
+            for id in acknowledged {
+                let document = try await service.waitUntilSettled(id, timeout: .seconds(300))
+                #expect(document.status == .completed, "\(document.filename): \(document.errorMessage)")
+            }
+        }
+        // Consistency is checked against the stores themselves.
+        try await withClient(others[0]) { metadataClient in
+            try await withClient(others[3]) { vectorClient in
+                try await expectConsistent(collection: "kill", documents: count, metadata: metadataClient, vectors: vectorClient)
+            }
+        }
+    }
+}
+
+extension Trove_V1_Ingestion.Client {
+    func ingest(
+        collection: String,
+        filename: String,
+        _ data: Data,
+        metadata: [String: Google_Protobuf_Value] = [:]
+    ) async throws -> Trove_V1_IngestDocumentResponse {
+        try await self.ingestDocument(requestProducer: { writer in
+            try await writer.write(.with {
+                $0.header = .with {
+                    $0.collection = collection
+                    $0.filename = filename
+                    $0.metadata = .with { $0.fields = metadata }
+                }
+            })
+            try await writer.write(.with { $0.chunk = data })
+        })
+    }
+
+    /// Polls until the document is completed or failed.
+    func waitUntilSettled(_ id: String, timeout: Duration = .seconds(120)) async throws -> Trove_V1_Document {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let document = try await self.getDocumentStatus(.with { $0.documentID = id })
+            if document.status == .completed || document.status == .failed || ContinuousClock.now > deadline {
+                return document
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+}
+
+/// Every completed document's chunks are contiguous from 0 and each has exactly one vector
+/// (with the document's id in its payload), and the collection holds no other vector.
+func expectConsistent(collection: String, documents expected: Int, client: GRPCClient<HTTP2ClientTransport.Posix>) async throws {
+    try await expectConsistent(collection: collection, documents: expected, metadata: client, vectors: client)
+}
+
+func expectConsistent(
+    collection: String,
+    documents expected: Int,
+    metadata metadataClient: GRPCClient<HTTP2ClientTransport.Posix>,
+    vectors vectorClient: GRPCClient<HTTP2ClientTransport.Posix>
+) async throws {
+    let metadata = Trove_V1_Metadata.Client(wrapping: metadataClient)
+    let vectors = Trove_V1_VectorSearch.Client(wrapping: vectorClient)
+    var documents: [Trove_V1_Document] = []
+    var token = ""
+    repeat {
+        let page = try await metadata.listDocuments(.with {
+            $0.collection = collection
+            $0.page = .with { $0.pageSize = 1000; $0.pageToken = token }
+        })
+        documents += page.documents
+        token = page.nextPageToken
+    } while !token.isEmpty
+    #expect(documents.count == expected)
+    var chunkTotal = 0
+    for document in documents {
+        let chunks = try await metadata.getDocument(.with { $0.id = document.id; $0.includeChunks = true }).chunks
+        #expect(chunks.map(\.sequence) == (0..<UInt32(chunks.count)).map { $0 }, "\(document.filename)")
+        #expect(chunks.count == Int(document.chunkCount))
+        chunkTotal += chunks.count
+        guard !chunks.isEmpty else { continue }
+        let found = try await vectors.get(.with {
+            $0.collection = collection
+            $0.ids = chunks.map(\.id)
+        }).vectors
+        #expect(found.count == chunks.count, "\(document.filename)")
+        #expect(found.allSatisfy { $0.payload.fields["document_id"]?.stringValue == document.id })
+    }
+    let info = try await vectors.describeCollection(.with { $0.name = collection })
+    #expect(info.count == UInt64(chunkTotal), "vectors in the collection vs chunks in metadata")
+}
