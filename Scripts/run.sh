@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on a new machine: installs what is missing, builds Trove in release mode, starts
-# all five services in one process with the embedded defaults (data under ./trove-data), shows
-# them working, and keeps serving until Ctrl-C.
+# all five services in one process with the embedded defaults (data under ./trove-data), ingests
+# the sample documents in Samples/, runs a few searches, and keeps serving until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,11 +27,29 @@ done
 echo "== trove health"
 "$trove" health --addr "$address"
 
-echo "== storing and reading back an object"
-"$trove" objects mb demo --addr "$address" 2>/dev/null || true
-"$trove" objects put demo docs/README.md README.md --content-type text/markdown --addr "$address"
-"$trove" objects ls demo --addr "$address"
-"$trove" objects get demo docs/README.md --range 0:120 --addr "$address"
+echo "== ingesting the sample documents in Samples/ into the collection 'samples'"
+"$trove" ingest Samples --collection samples --addr "$address"
+
+echo
+echo "== searching by meaning (vector search)"
+for query in \
+  "how do I keep my sourdough starter alive" \
+  "why do my disc brakes squeal and how do I fix it" \
+  "how does a sender slow down when the network is congested" \
+  "what should I do right after burning my hand on a hot pan" \
+  "how did ancient Rome bring water into the city"; do
+  echo "-- trove search \"$query\""
+  "$trove" search "$query" --collection samples -k 2 --addr "$address"
+done
+
+echo "== searching for an exact term (keyword) and both ways at once (hybrid)"
+echo "-- trove search \"zeppelin bend\" --mode keyword"
+"$trove" search "zeppelin bend" --mode keyword --collection samples -k 1 --addr "$address"
+echo "-- trove search \"how long should I steep a French press\" --mode hybrid"
+"$trove" search "how long should I steep a French press" --mode hybrid --collection samples -k 2 --addr "$address"
+
+echo "== trove status"
+"$trove" status --addr "$address"
 echo
 echo
 echo "Trove is serving on $address. Try: $trove --help    (Ctrl-C stops it)"

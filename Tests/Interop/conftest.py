@@ -57,6 +57,8 @@ def stubs():
             "trove.v1.vector_search_pb2",
             "trove.v1.vector_search_pb2_grpc",
             "trove.v1.common_pb2",
+            "trove.v1.ingestion_pb2",
+            "trove.v1.ingestion_pb2_grpc",
         ]
     }
     yield modules

@@ -130,3 +130,97 @@ def test_vector_search_from_python(server, stubs):
         assert error.value.details().startswith("vectors[0].values:")
         info = vectors.DescribeCollection(pb.DescribeVectorCollectionRequest(name="python"), timeout=10)
         assert info.count == 3 and info.dimension == 3
+
+
+def test_ingestion_from_python(server, stubs):
+    """Ingest, dedup, status, search in all three modes with a filter, delete cascade — through
+    grpcio — and every store checked afterwards for orphans."""
+    pb = stubs["trove.v1.ingestion_pb2"]
+    rpc = stubs["trove.v1.ingestion_pb2_grpc"]
+    common = stubs["trove.v1.common_pb2"]
+    meta_pb = stubs["trove.v1.metadata_pb2"]
+    meta_rpc = stubs["trove.v1.metadata_pb2_grpc"]
+    vec_pb = stubs["trove.v1.vector_search_pb2"]
+    vec_rpc = stubs["trove.v1.vector_search_pb2_grpc"]
+    obj_pb = stubs["trove.v1.object_storage_pb2"]
+    obj_rpc = stubs["trove.v1.object_storage_pb2_grpc"]
+    address, _ = server
+    documents = {
+        "kettle.txt": ("Descaling a kettle: boil a mix of water and white vinegar, leave it for an hour, then rinse "
+                       "twice. Limescale comes from hard water.", {"room": "kitchen", "minutes": 60}),
+        "tyres.md": ("# Fixing a puncture\n\nTake the inner tube out of the bicycle tyre, find the hole by listening "
+                     "for air, roughen the rubber and glue a patch over it.", {"room": "garage", "minutes": 20}),
+    }
+
+    def ingest(ingestion, name, text, metadata):
+        def messages():
+            header = pb.IngestHeader(collection="py", filename=name)
+            header.metadata.update(metadata)
+            yield pb.IngestDocumentRequest(header=header)
+            data = text.encode()
+            for start in range(0, len(data), 64):
+                yield pb.IngestDocumentRequest(chunk=data[start:start + 64])
+        return ingestion.IngestDocument(messages(), timeout=30)
+
+    with grpc.insecure_channel(address, options=OPTIONS) as channel:
+        ingestion = rpc.IngestionStub(channel)
+        metadata = meta_rpc.MetadataStub(channel)
+        vectors = vec_rpc.VectorSearchStub(channel)
+        storage = obj_rpc.ObjectStorageStub(channel)
+        ingestion.CreateCollection(pb.CreateIngestionCollectionRequest(name="py"), timeout=30)
+        ids = {}
+        for name, (text, meta) in documents.items():
+            response = ingest(ingestion, name, text, meta)
+            assert response.status == common.DOCUMENT_STATUS_PENDING and not response.duplicate
+            assert response.sha256 == hashlib.sha256(text.encode()).hexdigest()
+            ids[name] = response.document_id
+        again = ingest(ingestion, "again.txt", documents["kettle.txt"][0], {})
+        assert again.duplicate and again.document_id == ids["kettle.txt"]
+
+        import time
+        deadline = time.monotonic() + 60
+        for document_id in ids.values():
+            while True:
+                document = ingestion.GetDocumentStatus(pb.GetDocumentStatusRequest(document_id=document_id), timeout=10)
+                if document.status in (common.DOCUMENT_STATUS_COMPLETED, common.DOCUMENT_STATUS_FAILED) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            assert document.status == common.DOCUMENT_STATUS_COMPLETED, document.error_message
+            assert document.chunk_count >= 1
+
+        vector = ingestion.Search(pb.SearchRequest(collection="py", query="my bike has a flat tire", k=1), timeout=30)
+        assert [hit.filename for hit in vector.hits] == ["tyres.md"]
+        keyword = ingestion.Search(pb.SearchRequest(collection="py", query="limescale", mode=pb.SEARCH_MODE_KEYWORD), timeout=30)
+        assert [hit.filename for hit in keyword.hits] == ["kettle.txt"]
+        assert "<b>" in keyword.hits[0].snippet
+        hybrid = ingestion.Search(pb.SearchRequest(collection="py", query="vinegar limescale", mode=pb.SEARCH_MODE_HYBRID, k=2), timeout=30)
+        assert hybrid.hits[0].filename == "kettle.txt" and hybrid.hits[0].keyword_rank == 1
+        in_garage = common.Filter(condition=common.FieldCondition(field="room", equals=struct_value("garage")))
+        filtered = ingestion.Search(pb.SearchRequest(collection="py", query="boiling water", k=5, filter=in_garage), timeout=30)
+        assert [hit.filename for hit in filtered.hits] == ["tyres.md"]
+
+        kettle = metadata.GetDocument(meta_pb.GetDocumentRequest(id=ids["kettle.txt"], include_chunks=True), timeout=10)
+        chunk_ids = [chunk.id for chunk in kettle.chunks]
+        deleted = ingestion.DeleteDocument(pb.DeleteIngestedDocumentRequest(document_id=ids["kettle.txt"]), timeout=30)
+        assert deleted.chunks_deleted == len(chunk_ids) and deleted.vectors_deleted == len(chunk_ids) and deleted.object_deleted
+        assert len(vectors.Get(vec_pb.GetVectorsRequest(collection="py", ids=chunk_ids), timeout=10).vectors) == 0
+        with pytest.raises(grpc.RpcError) as error:
+            storage.HeadObject(obj_pb.HeadObjectRequest(bucket=kettle.document.location.bucket, key=kettle.document.location.key), timeout=10)
+        assert error.value.code() == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(grpc.RpcError) as error:
+            ingestion.GetDocumentStatus(pb.GetDocumentStatusRequest(document_id=ids["kettle.txt"]), timeout=10)
+        assert error.value.code() == grpc.StatusCode.NOT_FOUND
+        remaining = metadata.GetDocument(meta_pb.GetDocumentRequest(id=ids["tyres.md"], include_chunks=True), timeout=10)
+        info = vectors.DescribeCollection(vec_pb.DescribeVectorCollectionRequest(name="py"), timeout=10)
+        assert info.count == len(remaining.chunks)
+
+        with pytest.raises(grpc.RpcError) as error:
+            ingestion.Search(pb.SearchRequest(collection="py", query="x", k=5000), timeout=10)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT and error.value.details().startswith("k:")
+
+
+def struct_value(value):
+    from google.protobuf import struct_pb2
+    result = struct_pb2.Value()
+    result.string_value = value
+    return result

@@ -184,7 +184,9 @@ struct ChunkerTests {
         let word = (0..<100).map { "p\($0)" }.joined(separator: "-")  // 199 tokens
         let text = "Intro sentence. \(word) outro."
         let counter = FakeTokenCounter()
-        let chunks = try await checkedChunks(text, ChunkingPolicy(unit: .tokens, size: 20, overlap: 4), counter: counter)
+        // maxScalars above the word's length, so only its token count makes it split.
+        let policy = ChunkingPolicy(unit: .tokens, size: 20, overlap: 4, maxScalars: 1_000)
+        let chunks = try await checkedChunks(text, policy, counter: counter)
         #expect(chunks.count >= 10)
         #expect(counter.batchSizes.count == 2)
     }
@@ -208,10 +210,16 @@ struct ChunkerTests {
     ])
     func cjk(policy: ChunkingPolicy) async throws {
         let chunks = try await checkedChunks(SampleTexts.cjk, policy)
-        #expect(chunks.first?.text == "我爱北京天安门。天安门上太阳升！")
-        #expect(chunks.contains { $0.text == "你好吗？我很好。" })
-        // The sentence without marks is longer than a chunk and is cut by scalars.
-        #expect(chunks.filter { $0.text.hasPrefix("这是") || $0.text.last == "长" || $0.text.count == 20 }.count >= 2)
+        #expect(chunks.first?.text == "我爱北京天安门。天安门上太阳升！你好吗？")
+        let lastParagraph = try #require(SampleTexts.cjk.components(separatedBy: "\n\n").last)
+        let lastParagraphStart = SampleTexts.cjk.unicodeScalars.count - lastParagraph.unicodeScalars.count
+        for chunk in chunks where chunk.startOffset < lastParagraphStart {
+            #expect("。！？".contains(chunk.text.last!) || chunk.text.hasSuffix("あります"), "\(chunk.text)")
+        }
+        // The sentence without marks is longer than a chunk: it is cut by scalars (one token each).
+        let cut = chunks.filter { $0.startOffset >= lastParagraphStart }
+        #expect(cut.count >= 4)
+        #expect(cut.dropLast().allSatisfy { $0.text.unicodeScalars.count == 20 })
     }
 
     @Test("Offsets count Unicode scalars, not Characters or UTF-8 bytes", arguments: [
@@ -222,12 +230,15 @@ struct ChunkerTests {
         let text = SampleTexts.graphemes
         let chunks = try await checkedChunks(text, policy)
         let scalars = Array(text.unicodeScalars)
-        let theEnd = try #require(chunks.first { $0.text.hasPrefix("The end is near.") })
-        let expectedStart = text.unicodeScalars.distance(
-            from: text.unicodeScalars.startIndex, to: try #require(text.range(of: "The end is near.")).lowerBound)
-        #expect(theEnd.startOffset == expectedStart)
-        #expect(expectedStart != text.distance(from: text.startIndex, to: text.range(of: "The end is near.")!.lowerBound))
-        #expect(scalars[theEnd.startOffset..<theEnd.endOffset].string == theEnd.text)
+        // Where "near" is, in scalars; Characters and UTF-8 bytes give other numbers here.
+        let near = try #require(text.range(of: "near"))
+        let nearOffset = text.unicodeScalars.distance(from: text.unicodeScalars.startIndex, to: near.lowerBound)
+        #expect(nearOffset != text.distance(from: text.startIndex, to: near.lowerBound))
+        #expect(nearOffset != text.utf8.distance(from: text.utf8.startIndex, to: near.lowerBound))
+        let chunk = try #require(chunks.first { $0.text.contains("near") })
+        let inChunk = try #require(chunk.text.range(of: "near"))
+        #expect(chunk.startOffset + chunk.text.unicodeScalars.distance(from: chunk.text.startIndex, to: inChunk.lowerBound) == nearOffset)
+        #expect(scalars[chunk.startOffset..<chunk.endOffset].string == chunk.text)
     }
 
     @Test("Hard splits do not separate a letter from its combining marks")

@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Glibc
+import SwiftProtobuf
 import Testing
 import TroveContracts
 import TroveTestSupport
@@ -273,6 +274,7 @@ struct IngestionTests {
 
         ingestion = try await TroveProcess.start(role: "ingestion", dataDirectory: base, environment: environment)
         defer { ingestion.signal(SIGKILL) }
+        let restarted = ingestion
         try await withClient(ingestion) { client in
             let service = Trove_V1_Ingestion.Client(wrapping: client)
             for index in 200..<count {
@@ -284,6 +286,9 @@ struct IngestionTests {
                 #expect(document.status == .completed, "\(document.filename): \(document.errorMessage)")
             }
         }
+        // The kill came mid-ingest: the new process found documents to resume.
+        let log = try String(contentsOfFile: restarted.logPath, encoding: .utf8)
+        #expect(log.contains("resuming documents left unfinished"))
         // Consistency is checked against the stores themselves.
         try await withClient(others[0]) { metadataClient in
             try await withClient(others[3]) { vectorClient in

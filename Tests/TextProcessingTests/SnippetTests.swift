@@ -1,0 +1,56 @@
+import Testing
+import TextProcessing
+
+@Suite("Snippets")
+struct SnippetTests {
+    static let content = """
+        Trove is a self-hostable data layer. It stores objects, keeps their metadata, and embeds text so that \
+        it can be searched by meaning. The vector index uses HNSW graphs with filters and deletes. Ingestion \
+        extracts text from documents, cuts it into chunks and indexes every chunk. Searching returns the best \
+        chunks with a snippet around the words of the query, like this one. Café owners love the Indexing features.
+        """
+
+    @Test("The passage is centred on the densest run of matches, cut at words, with ellipses")
+    func densestRun() {
+        let snippet = Snippet.make(content: Self.content, query: "vector index filters", maxScalars: 120)
+        #expect(snippet == "…it can be searched by meaning. The [vector] [index] uses HNSW graphs with [filters] and deletes. Ingestion extracts text…")
+        #expect(snippet.replacingOccurrences(of: "[", with: "").replacingOccurrences(of: "]", with: "").unicodeScalars.count <= 120)
+    }
+
+    @Test("Matching ignores case and diacritics, allows a few English endings, skips stop words and short words")
+    func matching() {
+        let snippet = Snippet.make(content: Self.content, query: "CAFE indexes the a", maxScalars: 100)
+        #expect(snippet.hasSuffix("[Café] owners love the [Indexing] features."))
+        #expect(snippet.hasPrefix("…"))
+        #expect(!snippet.contains("[the]"))
+        #expect(Snippet.make(content: "the chunk and the chunks", query: "chunk") == "the [chunk] and the [chunks]")
+    }
+
+    @Test("Without a match, the start of the content; content that fits is not cut")
+    func noMatch() {
+        #expect(Snippet.make(content: Self.content, query: "zebra", maxScalars: 60) == "Trove is a self-hostable data layer. It stores objects,…")
+        #expect(Snippet.make(content: "Short text here.", query: "") == "Short text here.")
+        #expect(Snippet.make(content: "", query: "anything") == "")
+    }
+
+    @Test("Markers are configurable; whitespace runs become one space")
+    func markersAndWhitespace() {
+        #expect(Snippet.make(content: "  lots   of\n\n whitespace   here  ", query: "Whitespace", open: "<b>", close: "</b>")
+            == "lots of <b>whitespace</b> here")
+    }
+
+    @Test("CJK words match as substrings")
+    func cjk() {
+        #expect(Snippet.make(content: "東京タワーは東京の観光名所です。", query: "東京") == "[東京]タワーは[東京]の観光名所です。")
+    }
+
+    @Test("A word longer than the budget is cut where the budget ends")
+    func longWord() {
+        let snippet = Snippet.make(content: String(repeating: "x", count: 500), query: "y", maxScalars: 50)
+        // Room is kept for an ellipsis at each end, though only one is needed here.
+        #expect(snippet == String(repeating: "x", count: 48) + "…")
+        let matched = Snippet.make(content: "a " + String(repeating: "y", count: 500), query: "y" + String(repeating: "y", count: 499), maxScalars: 50)
+        #expect(matched.unicodeScalars.count == 50)
+        #expect(matched.hasPrefix("…y"))
+    }
+}
