@@ -432,14 +432,17 @@ public struct IngestionService: Trove_V1_Ingestion.SimpleServiceProtocol {
             } catch let error as RPCError where error.code == .notFound {
                 return deleted
             }
-            if page.objects.isEmpty { return deleted }
+            var removed = 0
             for object in page.objects {
-                _ = try await self.downstream.objectStorage.deleteObject(.with {
-                    $0.bucket = object.bucket.isEmpty ? self.configuration.bucket : object.bucket
+                let response = try await self.downstream.objectStorage.deleteObject(.with {
+                    $0.bucket = self.configuration.bucket
                     $0.key = object.key
                 })
-                deleted += 1
+                if response.deleted { removed += 1 }
             }
+            // Each round lists from the start again; a round that removes nothing ends it.
+            if removed == 0 { return deleted }
+            deleted += removed
         }
     }
 
