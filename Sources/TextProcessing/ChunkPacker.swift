@@ -31,8 +31,10 @@ struct ChunkPacker {
         measuresUnits ? cumulativeUnits[last + 1] - cumulativeUnits[first] : pieces[last].end - pieces[first].start
     }
 
+    /// Whether pieces `first...last` make a chunk, given that `first..<last` do.
     private func fits(_ first: Int, _ last: Int) -> Bool {
         measure(first, last) <= capacity && pieces[last].end - pieces[first].start <= maxScalars
+            && (last == first || pieces[last - 1].boundaryAfter != .insideToken)
     }
 
     /// The chunks as ranges of piece indices, in order.
@@ -44,7 +46,8 @@ struct ChunkPacker {
         // A chunk must end past the previous one's end, or it would hold nothing new.
         var earliestLast = 0
         while first < count {
-            // The first pieces go in whatever their size: pieces were split to fit where they could be.
+            // The overlap and the first new piece: `nextStart` kept only an overlap they fit with,
+            // and a piece alone goes in whatever its size (pieces were split where they could be).
             var last = max(first, earliestLast)
             while last + 1 < count {
                 // Paragraph-aware: a chunk at least half full ends with its paragraph.

@@ -1,11 +1,13 @@
 /// Cuts text into chunks for embedding: paragraph and sentence aware, with exact offsets.
 ///
-/// The text is cut into paragraphs (at blank lines), paragraphs into sentences; a sentence too big
-/// for a chunk into words, a word too big into BERT pre-tokens (tokens mode), and what is still too
-/// big into hard scalar splits. The pieces are packed greedily into chunks of at most `size` units
-/// and `maxScalars` scalars. A chunk at least half full ends with its paragraph, and a chunk never
-/// ends inside a sentence unless the sentence alone is bigger than a chunk. A chunk that does not
-/// end a paragraph is followed by one that starts with its trailing pieces, up to `overlap` units.
+/// The text is cut into paragraphs (at blank lines), paragraphs into sentences, a sentence too big
+/// for a chunk into words, and a word too long into hard scalar splits (in tokens mode where BERT
+/// splits words too, when there is such a place). In tokens mode a piece with more tokens than a
+/// chunk holds is cut into BERT's pre-tokens. The pieces are packed greedily into chunks of at most
+/// `size` units and `maxScalars` scalars. A chunk at least half full ends with its paragraph, and a
+/// chunk never ends inside a sentence unless the sentence alone is bigger than a chunk. A chunk that
+/// does not end a paragraph is followed by one that starts with its trailing pieces, up to
+/// `overlap` units.
 ///
 /// Offsets count Unicode scalars of the text as given; everything runs in linear time on the
 /// scalars, never on `Character`s.
@@ -22,10 +24,12 @@ public struct Chunker: Sendable {
     ///
     /// In characters mode `countTokens` is not used and may be nil. In tokens mode it is required: it
     /// is given a batch of pieces of the text and returns the number of WordPiece tokens of each,
-    /// without special tokens. It is called at most twice: once for every sentence (or the words of
-    /// sentences longer than `maxScalars`), then, if some are bigger than `size`, once for their
-    /// pre-tokens. A pre-token still bigger than `size` (a long word when `size` is small) is split
-    /// by scalars with its count shared out in proportion, rounded up: an estimate, the only one.
+    /// without special tokens. It is called at most twice: once for every sentence (or, for a
+    /// sentence longer than `maxScalars`, its words and hard splits of longer words), then, if some
+    /// have more than `size` tokens, once for their pre-tokens (what BERT's basic tokenizer makes
+    /// words: split at whitespace and punctuation, CJK ideographs alone). A pre-token still bigger
+    /// than `size` (a long word when `size` is small) is split by scalars with its count shared out
+    /// in proportion, rounded up: an estimate, the only one.
     public func chunk(
         _ text: String,
         countTokens: (@Sendable ([Substring]) async throws -> [Int])?
@@ -34,7 +38,12 @@ public struct Chunker: Sendable {
         var text = text
         // Scalar offsets become string indices through UTF-8 offsets, in O(1) only for native UTF-8.
         text.makeContiguousUTF8()
-        let scalars = Array(text.unicodeScalars)
+        // One decoding pass: `Array(text.unicodeScalars)` would make two, counting first.
+        var scalars: [Unicode.Scalar] = []
+        scalars.reserveCapacity(text.utf8.count)
+        for scalar in text.unicodeScalars {
+            scalars.append(scalar)
+        }
         let segmenter = TextSegmenter(scalars: scalars)
         let sentences = segmenter.sentences()
         guard !sentences.isEmpty else { return [] }
@@ -47,7 +56,7 @@ public struct Chunker: Sendable {
             var bounded: [TextPiece] = []
             bounded.reserveCapacity(sentences.count)
             for sentence in sentences {
-                segmenter.appendBounded(sentence, maxLength: capacity, splittingWordsAtPunctuation: false, into: &bounded)
+                segmenter.appendBounded(sentence, maxLength: capacity, forTokens: false, into: &bounded)
             }
             pieces = bounded
             packer = ChunkPacker(
@@ -78,7 +87,7 @@ public struct Chunker: Sendable {
             chunks.append(
                 TextChunk(
                     sequence: sequence, startOffset: start, endOffset: end,
-                    text: String(text.unicodeScalars[lower..<upper]),
+                    text: String(text[lower..<upper]),
                     size: packer.measure(range.lowerBound, range.upperBound)))
         }
         return chunks
@@ -93,26 +102,29 @@ public struct Chunker: Sendable {
         policy: ChunkingPolicy,
         countTokens: @Sendable ([Substring]) async throws -> [Int]
     ) async throws -> [TextPiece] {
-        // First call: sentences, or for a sentence longer than maxScalars its words (or pre-tokens, or
-        // hard fragments) — those must be split whatever their counts.
+        // First call: sentences, or for a sentence longer than maxScalars its words (and hard
+        // fragments of words longer than that), which must be split whatever their counts.
         var pieces: [TextPiece] = []
         pieces.reserveCapacity(sentences.count)
         for sentence in sentences {
-            segmenter.appendBounded(
-                sentence, maxLength: policy.maxScalars, splittingWordsAtPunctuation: true, into: &pieces)
+            segmenter.appendBounded(sentence, maxLength: policy.maxScalars, forTokens: true, into: &pieces)
         }
         try await assignCounts(to: &pieces, text: text, scalars: segmenter.scalars, countTokens: countTokens)
 
-        // Second call: the pre-tokens of every sentence and word bigger than size. Counting
-        // pre-tokens rather than words gives the words' counts too (BERT's counts add up over
-        // pre-tokens), and exact counts for splitting a word with more tokens than a chunk holds.
+        // Second call: the pre-tokens of every piece with more than size tokens. Counting pre-tokens
+        // rather than words gives the words' counts too (BERT's counts add up over pre-tokens), and
+        // exact counts for splitting a word with more tokens than a chunk holds.
         var preTokens: [TextPiece] = []
         var expansions: [(piece: Int, preTokens: Range<Int>)] = []
-        for (index, piece) in pieces.enumerated()
-        where piece.units > policy.size && (piece.level == .sentence || piece.level == .word) {
+        for (index, piece) in pieces.enumerated() where piece.units > policy.size {
             let first = preTokens.count
             segmenter.appendPreTokens(of: piece, maxLength: policy.maxScalars, into: &preTokens)
-            expansions.append((index, first..<preTokens.count))
+            if preTokens.count - first == 1 {
+                // One pre-token: the piece itself, whose count is known.
+                preTokens.removeLast()
+            } else {
+                expansions.append((index, first..<preTokens.count))
+            }
         }
         if !expansions.isEmpty {
             try await assignCounts(to: &preTokens, text: text, scalars: segmenter.scalars, countTokens: countTokens)
@@ -123,7 +135,8 @@ public struct Chunker: Sendable {
         var nextExpansion = 0
         for (index, piece) in pieces.enumerated() {
             if nextExpansion < expansions.count && expansions[nextExpansion].piece == index {
-                appendRegrouped(preTokens[expansions[nextExpansion].preTokens], size: policy.size, segmenter: segmenter, into: &result)
+                let expansion = preTokens[expansions[nextExpansion].preTokens]
+                appendRegrouped(expansion, size: policy.size, segmenter: segmenter, into: &result)
                 nextExpansion += 1
             } else {
                 appendWithinSize(piece, size: policy.size, segmenter: segmenter, into: &result)
@@ -173,7 +186,7 @@ public struct Chunker: Sendable {
         let units = Double(piece.units)
         let fragmentLength = max(1, Int(length * Double(size) / units))
         var fragments: [TextPiece] = []
-        segmenter.appendFragments(of: piece, maxLength: fragmentLength, into: &fragments)
+        segmenter.appendFragments(of: piece, maxLength: fragmentLength, forTokens: true, into: &fragments)
         for var fragment in fragments {
             let share = (units * Double(fragment.length) / length).rounded(.up)
             fragment.units = min(size, Int(share))
@@ -194,7 +207,7 @@ public struct Chunker: Sendable {
         for piece in pieces {
             let lower = cursor.index(at: piece.start, in: text, scalars: scalars)
             let upper = cursor.index(at: piece.end, in: text, scalars: scalars)
-            batch.append(Substring(text.unicodeScalars[lower..<upper]))
+            batch.append(text[lower..<upper])
         }
         let counts = try await countTokens(batch)
         guard counts.count == pieces.count else {
@@ -210,7 +223,9 @@ public struct Chunker: Sendable {
     }
 }
 
-/// Turns increasing scalar offsets into string indices in one pass over the scalars.
+/// Turns increasing scalar offsets into string indices in one pass over the scalars. The indices
+/// are scalar-aligned, and slicing a `String` with such indices gives exactly those scalars, even
+/// where they split a `Character`.
 private struct ScalarOffsetCursor {
     private var scalarOffset = 0
     private var utf8Offset = 0

@@ -2,6 +2,7 @@
 public struct ChunkingError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The policy field (`size`, `overlap`, `maxScalars`) or argument (`countTokens`) at fault.
     public var field: String
+    /// What is wrong with it.
     public var message: String
 
     /// Creates an error about a field.
@@ -10,5 +11,6 @@ public struct ChunkingError: Error, Hashable, Sendable, CustomStringConvertible 
         self.message = message
     }
 
+    /// The field and the message, as "overlap: must be …".
     public var description: String { "\(self.field): \(self.message)" }
 }

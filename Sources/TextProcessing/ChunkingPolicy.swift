@@ -39,7 +39,8 @@ public struct ChunkingPolicy: Sendable, Hashable {
             throw ChunkingError(field: "size", message: "must be greater than 0, got \(size)")
         }
         guard overlap >= 0 && overlap < size else {
-            throw ChunkingError(field: "overlap", message: "must be at least 0 and less than size (\(size)), got \(overlap)")
+            throw ChunkingError(
+                field: "overlap", message: "must be at least 0 and less than size (\(size)), got \(overlap)")
         }
         guard maxScalars > 0 else {
             throw ChunkingError(field: "maxScalars", message: "must be greater than 0, got \(maxScalars)")

@@ -68,7 +68,9 @@ public enum ContentType {
     private static let sniffLength = 64 * 1024
 
     /// The MIME type for a file: by extension first, then by sniffing the first bytes (magic numbers,
-    /// HTML, XML, JSON, UTF-8 text without NULs), else `application/octet-stream`.
+    /// HTML, XML, JSON, UTF-8 text without NULs), else `application/octet-stream`. `content` may be
+    /// just the start of the file: JSON cut short, or a UTF-8 sequence cut short, at its end still
+    /// counts.
     public static func guess(filename: String, content: some Collection<UInt8>) -> String {
         if let fileExtension = fileExtension(of: filename), let mimeType = typesByExtension[fileExtension] {
             return mimeType
@@ -99,7 +101,7 @@ public enum ContentType {
         }
         let bodyStart = head.starts(with: TextExtractor.byteOrderMark) ? 3 : 0
         guard let first = head[bodyStart...].firstIndex(where: { !isJSONWhitespace($0) }) else {
-            return isUTF8Text(head, truncated: head.count < content.count) ? "text/plain" : octetStream
+            return isUTF8Text(head) ? "text/plain" : octetStream
         }
         let markup = head[first...].prefix(1024)
         if startsWithHTML(markup) {
@@ -110,11 +112,11 @@ public enum ContentType {
         }
         if head[first] == UInt8(ascii: "{") || head[first] == UInt8(ascii: "[") {
             let whole = head.count < content.count ? Array(content) : head
-            if JSONScanner.isValid(whole[bodyStart...]) {
+            if JSONScanner.isValidOrCutShort(whole[bodyStart...]) {
                 return "application/json"
             }
         }
-        return isUTF8Text(head, truncated: head.count < content.count) ? "text/plain" : octetStream
+        return isUTF8Text(head) ? "text/plain" : octetStream
     }
 
     private static func isJSONWhitespace(_ byte: UInt8) -> Bool {
@@ -153,9 +155,9 @@ public enum ContentType {
         (byte >= 0x41 && byte <= 0x5A) ? byte + 0x20 : byte
     }
 
-    /// Whether the bytes are UTF-8 without NULs. When the bytes are a prefix of the content, a
-    /// sequence cut short at their end is not held against them.
-    static func isUTF8Text(_ bytes: [UInt8], truncated: Bool) -> Bool {
+    /// Whether the bytes are UTF-8 without NULs. They may be a prefix of the content, so a sequence
+    /// cut short at their end is not held against them.
+    static func isUTF8Text(_ bytes: [UInt8]) -> Bool {
         var index = 0
         let count = bytes.count
         while index < count {
@@ -170,16 +172,24 @@ public enum ContentType {
             var upperBound: UInt8 = 0xBF
             switch lead {
             case 0xC2...0xDF: length = 2
-            case 0xE0: length = 3; lowerBound = 0xA0
+            case 0xE0:
+                length = 3
+                lowerBound = 0xA0
             case 0xE1...0xEC, 0xEE...0xEF: length = 3
-            case 0xED: length = 3; upperBound = 0x9F  // no surrogates
-            case 0xF0: length = 4; lowerBound = 0x90
+            case 0xED:
+                length = 3
+                upperBound = 0x9F  // no surrogates
+            case 0xF0:
+                length = 4
+                lowerBound = 0x90
             case 0xF1...0xF3: length = 4
-            case 0xF4: length = 4; upperBound = 0x8F
+            case 0xF4:
+                length = 4
+                upperBound = 0x8F
             default: return false
             }
             for offset in 1..<length {
-                guard index + offset < count else { return truncated }
+                guard index + offset < count else { return true }
                 let byte = bytes[index + offset]
                 let (low, high) = offset == 1 ? (lowerBound, upperBound) : (0x80, 0xBF)
                 guard byte >= low && byte <= high else { return false }

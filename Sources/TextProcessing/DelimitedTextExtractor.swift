@@ -1,5 +1,3 @@
-import Foundation
-
 /// The text of CSV (RFC 4180) and tab-separated values: one line per row.
 ///
 /// When the first row looks like a header, each row reads "header1: value1; header2: value2", so a
@@ -13,9 +11,7 @@ enum DelimitedTextExtractor {
 
     /// The text of a table whose line endings are LF.
     static func text(of scalars: [Unicode.Scalar], delimiter: Unicode.Scalar) -> String {
-        let rows = records(scalars, delimiter: delimiter)
-            .map { $0.map(cleanedValue) }
-            .filter { $0.contains { !$0.isEmpty } }
+        let rows = records(scalars, delimiter: delimiter).filter { $0.contains { !$0.isEmpty } }
         guard let first = rows.first else { return "" }
         var lines: [String] = []
         lines.reserveCapacity(rows.count)
@@ -35,19 +31,19 @@ enum DelimitedTextExtractor {
         return lines.joined(separator: "\n")
     }
 
-    /// The records of the table, each a list of raw field values.
+    /// The records of the table, each a list of cleaned field values.
     static func records(_ scalars: [Unicode.Scalar], delimiter: Unicode.Scalar) -> [[String]] {
         var records: [[String]] = []
         var record: [String] = []
-        var field = String.UnicodeScalarView()
+        var field: [Unicode.Scalar] = []
         var fieldIsBlank = true  // only whitespace so far, so a quote may still open it
         var inQuotes = false
         var index = 0
         let count = scalars.count
 
         func endField() {
-            record.append(String(field))
-            field = String.UnicodeScalarView()
+            record.append(cleanedValue(field))
+            field.removeAll(keepingCapacity: true)
             fieldIsBlank = true
         }
 
@@ -69,7 +65,7 @@ enum DelimitedTextExtractor {
             }
             switch scalar {
             case "\"" where fieldIsBlank:
-                field = String.UnicodeScalarView()
+                field.removeAll(keepingCapacity: true)
                 inQuotes = true
                 fieldIsBlank = false
             case delimiter:
@@ -91,12 +87,15 @@ enum DelimitedTextExtractor {
     }
 
     /// The value trimmed, with each run of whitespace that holds a line break made one space.
-    private static func cleanedValue(_ raw: String) -> String {
-        let trimmed = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard trimmed.unicodeScalars.contains(where: \.isLineBreak) else { return trimmed }
-        var result = String.UnicodeScalarView()
+    private static func cleanedValue(_ raw: [Unicode.Scalar]) -> String {
+        guard let first = raw.firstIndex(where: { !$0.isTextWhitespace }),
+            let last = raw.lastIndex(where: { !$0.isTextWhitespace })
+        else { return "" }
+        let trimmed = raw[first...last]
+        guard trimmed.contains(where: \.isLineBreak) else { return trimmed.string }
+        var result: [Unicode.Scalar] = []
         var pendingWhitespace: [Unicode.Scalar] = []
-        for scalar in trimmed.unicodeScalars {
+        for scalar in trimmed {
             if scalar.isTextWhitespace {
                 pendingWhitespace.append(scalar)
                 continue
@@ -111,7 +110,7 @@ enum DelimitedTextExtractor {
             }
             result.append(scalar)
         }
-        return String(result)
+        return result.string
     }
 
     /// A header row: every cell filled, short, unique and not a number.

@@ -1,9 +1,14 @@
 /// The format text was extracted from, which tells how its line structure came about.
 public enum TextFormat: String, Sendable {
+    /// Plain text (text/plain and other text types): taken as it is.
     case plainText
+    /// Markdown with its markup dropped.
     case markdown
+    /// HTML or XHTML: the title, then the body's text, blocks as line and paragraph breaks.
     case html
+    /// JSON's string values, one a line.
     case json
+    /// CSV or tab-separated values, one row a line.
     case csv
 }
 

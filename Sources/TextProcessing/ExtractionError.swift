@@ -35,5 +35,6 @@ public struct ExtractionError: Error, Hashable, Sendable, CustomStringConvertibl
     /// Whether the content did not parse as its type.
     public var isMalformedContent: Bool { self.kind == .malformedContent }
 
+    /// The message.
     public var description: String { self.message }
 }

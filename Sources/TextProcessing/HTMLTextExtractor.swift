@@ -6,29 +6,58 @@
 /// start markup is text. Only what changes the text is tracked: elements whose content is dropped,
 /// `<pre>` (whitespace kept) and list nesting.
 struct HTMLTextExtractor {
-    /// Elements whose content is raw text up to their end tag, and is dropped.
-    private static let droppedRawText: Set<String> = [
-        "script", "style", "noscript", "xmp", "iframe", "noembed", "noframes",
-    ]
-    /// Elements whose content is markup that is dropped (a `<head>`'s other elements are void or raw
-    /// text, and `<title>` is kept apart).
-    private static let droppedContent: Set<String> = ["template", "svg", "canvas", "audio", "video", "object"]
-    /// Elements that start and end a paragraph.
-    private static let paragraphElements: Set<String> = [
-        "p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "table", "section", "article", "header",
-        "footer", "main", "nav", "aside", "figure", "form", "fieldset", "address", "details", "hr",
-        "dialog", "hgroup", "body", "search",
-    ]
-    /// Elements that start and end a line.
-    private static let lineElements: Set<String> = [
-        "div", "li", "dt", "dd", "tr", "thead", "tbody", "tfoot", "caption", "figcaption", "summary",
-        "legend", "option", "center", "br",
-    ]
-    private static let listElements: Set<String> = ["ul", "ol", "dl", "menu"]
-    private static let preformattedElements: Set<String> = ["pre", "listing"]
+    /// What an element does to the text; elements not listed are inline and do nothing.
+    private enum Role {
+        /// Its content is raw text up to its end tag, and is dropped.
+        case droppedRawText
+        /// Its content is raw text that is kept: the title apart, a textarea's in the flow.
+        case title, textarea
+        /// Its content is markup that is dropped. (A `<head>`'s elements are void or raw text.)
+        case droppedContent
+        /// It starts and ends a paragraph.
+        case paragraph
+        /// It starts and ends a line.
+        case line
+        /// A list: a paragraph at the outermost level, a line when nested.
+        case list
+        /// Its whitespace is kept.
+        case preformatted
+        /// A table cell, separated from the previous one on its line by " | ".
+        case cell
+    }
+
+    private static let roles: [String: Role] = {
+        var roles: [String: Role] = ["title": .title, "textarea": .textarea, "td": .cell, "th": .cell]
+        for name in ["script", "style", "noscript", "xmp", "iframe", "noembed", "noframes"] {
+            roles[name] = .droppedRawText
+        }
+        for name in ["template", "svg", "canvas", "audio", "video", "object"] {
+            roles[name] = .droppedContent
+        }
+        for name in [
+            "p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "table", "section", "article", "header",
+            "footer", "main", "nav", "aside", "figure", "form", "fieldset", "address", "details", "hr",
+            "dialog", "hgroup", "body", "search",
+        ] {
+            roles[name] = .paragraph
+        }
+        for name in [
+            "div", "li", "dt", "dd", "tr", "thead", "tbody", "tfoot", "caption", "figcaption", "summary",
+            "legend", "option", "center", "br",
+        ] {
+            roles[name] = .line
+        }
+        for name in ["ul", "ol", "dl", "menu"] {
+            roles[name] = .list
+        }
+        for name in ["pre", "listing"] {
+            roles[name] = .preformatted
+        }
+        return roles
+    }()
 
     private let scalars: [Unicode.Scalar]
-    private var output = TextBuilder()
+    private var output = HTMLTextBuilder()
     private var title: String?
     /// Open elements whose content is being dropped, innermost last.
     private var droppedElements: [String] = []
@@ -95,16 +124,24 @@ struct HTMLTextExtractor {
             nameEnd += 1
         }
         let name = scalars[nameStart..<nameEnd].map { $0.asciiLowercased }.string
+        let role = Self.roles[name]
         let tagEnd = endOfTag(from: nameEnd)
         if isEndTag {
-            handleEndTag(name)
+            handleEndTag(name, role: role)
             return tagEnd
         }
-        let selfClosing = tagEnd <= count && tagEnd >= 2 && scalars[tagEnd - 2] == "/" && scalars[tagEnd - 1] == ">"
-        if Self.droppedRawText.contains(name) || name == "title" || name == "textarea" {
-            return handleRawText(name, contentStart: tagEnd)
+        guard let role else { return tagEnd }
+        switch role {
+        case .droppedRawText, .title, .textarea:
+            return handleRawText(name, role: role, contentStart: tagEnd)
+        case .droppedContent:
+            let selfClosing = tagEnd >= 2 && scalars[tagEnd - 2] == "/" && scalars[tagEnd - 1] == ">"
+            if !selfClosing {
+                droppedElements.append(name)
+            }
+        default:
+            handleBoundary(role, isStart: true)
         }
-        handleStartTag(name, selfClosing: selfClosing)
         return tagEnd
     }
 
@@ -131,7 +168,7 @@ struct HTMLTextExtractor {
     }
 
     /// Handles an element whose content is raw text: finds its end tag and keeps or drops the content.
-    private mutating func handleRawText(_ name: String, contentStart: Int) -> Int {
+    private mutating func handleRawText(_ name: String, role: Role, contentStart: Int) -> Int {
         let count = scalars.count
         var contentEnd = count
         var resume = count
@@ -140,7 +177,8 @@ struct HTMLTextExtractor {
             let nameEnd = candidate + 2 + name.unicodeScalars.count
             if nameEnd <= count,
                 scalars[(candidate + 2)..<nameEnd].map({ $0.asciiLowercased }).elementsEqual(name.unicodeScalars),
-                nameEnd == count || scalars[nameEnd].isTextWhitespace || scalars[nameEnd] == "/" || scalars[nameEnd] == ">"
+                nameEnd == count || scalars[nameEnd].isTextWhitespace || scalars[nameEnd] == "/"
+                    || scalars[nameEnd] == ">"
             {
                 contentEnd = candidate
                 resume = endOfTag(from: nameEnd)
@@ -149,41 +187,19 @@ struct HTMLTextExtractor {
             search = candidate + 2
         }
         guard droppedElements.isEmpty, contentStart < contentEnd else { return resume }
-        if name == "title" {
+        if role == .title {
             if title == nil {
-                var builder = TextBuilder()
+                var builder = HTMLTextBuilder()
                 builder.appendFlowing(decoded(scalars[contentStart..<contentEnd], decodingEntities: true))
                 title = TextExtractor.tidiedLines(builder.scalars)
             }
-        } else if name == "textarea" {
+        } else if role == .textarea {
             appendDecoded(scalars[contentStart..<contentEnd], decodingEntities: true)
         }
         return resume
     }
 
-    private mutating func handleStartTag(_ name: String, selfClosing: Bool) {
-        if Self.droppedContent.contains(name) && !selfClosing {
-            droppedElements.append(name)
-            return
-        }
-        guard droppedElements.isEmpty else { return }
-        if name == "td" || name == "th" {
-            output.separateCell()
-        } else if Self.preformattedElements.contains(name) {
-            output.breakLine(paragraph: true)
-            preformattedDepth += 1
-            skipNewlineAfterPre = true
-        } else if Self.listElements.contains(name) {
-            output.breakLine(paragraph: listDepth == 0)
-            listDepth += 1
-        } else if Self.paragraphElements.contains(name) {
-            output.breakLine(paragraph: true)
-        } else if Self.lineElements.contains(name) {
-            output.breakLine(paragraph: false)
-        }
-    }
-
-    private mutating func handleEndTag(_ name: String) {
+    private mutating func handleEndTag(_ name: String, role: Role?) {
         if let open = droppedElements.lastIndex(of: name) {
             droppedElements.removeSubrange(open...)
             return
@@ -191,17 +207,31 @@ struct HTMLTextExtractor {
         if name == "body" || name == "html" {
             droppedElements.removeAll()
         }
+        if let role {
+            handleBoundary(role, isStart: false)
+        }
+    }
+
+    /// The breaks a block element's start or end tag makes.
+    private mutating func handleBoundary(_ role: Role, isStart: Bool) {
         guard droppedElements.isEmpty else { return }
-        if Self.preformattedElements.contains(name) {
-            preformattedDepth = max(0, preformattedDepth - 1)
+        switch role {
+        case .cell:
+            if isStart { output.separateCell() }
+        case .preformatted:
             output.breakLine(paragraph: true)
-        } else if Self.listElements.contains(name) {
-            listDepth = max(0, listDepth - 1)
+            preformattedDepth = max(0, preformattedDepth + (isStart ? 1 : -1))
+            skipNewlineAfterPre = isStart
+        case .list:
+            if !isStart { listDepth = max(0, listDepth - 1) }
             output.breakLine(paragraph: listDepth == 0)
-        } else if Self.paragraphElements.contains(name) {
+            if isStart { listDepth += 1 }
+        case .paragraph:
             output.breakLine(paragraph: true)
-        } else if Self.lineElements.contains(name) {
+        case .line:
             output.breakLine(paragraph: false)
+        case .droppedRawText, .title, .textarea, .droppedContent:
+            break
         }
     }
 
@@ -267,7 +297,7 @@ struct HTMLTextExtractor {
 
 /// Text with HTML's whitespace rules: runs of whitespace become one space, block boundaries become
 /// line or paragraph breaks, and breaks and spaces are only written once text follows them.
-struct TextBuilder {
+struct HTMLTextBuilder {
     private(set) var scalars: [Unicode.Scalar] = []
     /// 0, or the newlines to write before the next text: 1 for a line break, 2 for a paragraph.
     private var pendingNewlines = 0

@@ -45,10 +45,16 @@ struct JSONScanner {
         }
     }
 
-    /// Whether the bytes are one JSON value.
-    static func isValid(_ bytes: ArraySlice<UInt8>) -> Bool {
+    /// Whether the bytes are one JSON value, or the start of one cut short by their end.
+    static func isValidOrCutShort(_ bytes: ArraySlice<UInt8>) -> Bool {
         var scanner = JSONScanner(bytes)
-        return (try? scanner.scan(collecting: false)) != nil
+        do {
+            _ = try scanner.scan(collecting: false)
+            return true
+        } catch {
+            // Running out of input is reported at the end; anything else where it went wrong.
+            return error.offset == bytes.endIndex
+        }
     }
 
     private enum Container {
@@ -152,7 +158,13 @@ struct JSONScanner {
 
     private mutating func scanLiteral(_ literal: StaticString) throws(MalformedJSON) {
         let expected = UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
-        guard bytes[position...].starts(with: expected) else { throw failure("expected a value") }
+        guard bytes[position...].starts(with: expected) else {
+            if expected.starts(with: bytes[position...]) {
+                position = bytes.endIndex
+                throw failure("expected a value, found the end of the input")
+            }
+            throw failure("expected a value")
+        }
         position += expected.count
     }
 

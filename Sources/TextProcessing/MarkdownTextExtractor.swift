@@ -67,8 +67,8 @@ enum MarkdownTextExtractor {
                 continue
             }
             if indent < 4, content.first == "[", let definition = referenceDefinition(content) {
-                if let footnote = definition {
-                    appendLine(MarkdownInline(Array(footnote)).rendered())
+                if case .footnote(let text) = definition {
+                    appendLine(MarkdownInline(Array(text)).rendered())
                 }
                 continue
             }
@@ -129,22 +129,28 @@ enum MarkdownTextExtractor {
         return count >= 3
     }
 
-    /// A link reference definition `[label]: url "title"`: nil when the line is not one, `.some(nil)`
-    /// when it is (and is dropped), the text of a footnote definition `[^1]: text` (which is kept).
-    private static func referenceDefinition(_ content: ArraySlice<Unicode.Scalar>) -> ArraySlice<Unicode.Scalar>?? {
+    private enum ReferenceDefinition {
+        /// `[label]: url "title"`, which is dropped.
+        case link
+        /// `[^1]: text`, whose text is kept.
+        case footnote(ArraySlice<Unicode.Scalar>)
+    }
+
+    /// The definition the line is, if it is one.
+    private static func referenceDefinition(_ content: ArraySlice<Unicode.Scalar>) -> ReferenceDefinition? {
         guard let close = content.firstIndex(of: "]"), close > content.startIndex + 1,
             close + 1 < content.endIndex, content[close + 1] == ":"
         else { return nil }
         let rest = content[(close + 2)...].drop(while: \.isTextWhitespace)
         if content[content.startIndex + 1] == "^" {
-            return .some(rest)
+            return .footnote(rest)
         }
         // The destination is one word; only a title in quotes or parentheses may follow it.
         let destination = rest.prefix(while: { !$0.isTextWhitespace })
         let title = rest.dropFirst(destination.count).drop(while: \.isTextWhitespace)
         guard !destination.isEmpty, title.isEmpty || title.first == "\"" || title.first == "'" || title.first == "("
         else { return nil }
-        return .some(nil)
+        return .link
     }
 
     private static func isTableDelimiterRow(_ content: ArraySlice<Unicode.Scalar>) -> Bool {
@@ -221,7 +227,8 @@ enum MarkdownTextExtractor {
 
     private static func find(_ needle: [Unicode.Scalar], in line: [Unicode.Scalar], from start: Int) -> Int? {
         guard line.count >= needle.count, start <= line.count - needle.count else { return nil }
-        for index in start...(line.count - needle.count) where line[index..<(index + needle.count)].elementsEqual(needle) {
+        for index in start...(line.count - needle.count)
+        where line[index..<(index + needle.count)].elementsEqual(needle) {
             return index
         }
         return nil
@@ -298,7 +305,9 @@ struct MarkdownInline {
             case "*", "_", "~":
                 index = renderDelimiterRun(at: index, end: end, into: &output)
             case "&":
-                if let (replacement, length) = HTMLEntities.decode(in: line, at: index, end: end, requireSemicolon: true) {
+                if let (replacement, length) = HTMLEntities.decode(
+                    in: line, at: index, end: end, requireSemicolon: true)
+                {
                     output.append(contentsOf: replacement.unicodeScalars)
                     index += length
                 } else {
@@ -396,16 +405,19 @@ struct MarkdownInline {
         let after: Unicode.Scalar = runEnd < line.count ? line[runEnd] : " "
         let beforePunctuation = before.isBERTPunctuation
         let afterPunctuation = after.isBERTPunctuation
-        let leftFlanking = !after.isTextWhitespace
+        let leftFlanking =
+            !after.isTextWhitespace
             && (!afterPunctuation || before.isTextWhitespace || beforePunctuation)
-        let rightFlanking = !before.isTextWhitespace
+        let rightFlanking =
+            !before.isTextWhitespace
             && (!beforePunctuation || after.isTextWhitespace || afterPunctuation)
         let isMarkup: Bool
         switch marker {
         case "*":
             isMarkup = leftFlanking || rightFlanking
         case "_":
-            isMarkup = (leftFlanking && (!rightFlanking || beforePunctuation))
+            isMarkup =
+                (leftFlanking && (!rightFlanking || beforePunctuation))
                 || (rightFlanking && (!leftFlanking || afterPunctuation))
         default:
             isMarkup = runEnd - start == 2 && (leftFlanking || rightFlanking)

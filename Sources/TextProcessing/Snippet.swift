@@ -8,8 +8,11 @@ public enum Snippet {
         "it", "its", "of", "on", "or", "that", "the", "this", "to", "was", "were", "with",
     ]
 
-    /// Endings that still make a content word match a query word ("index" finds "indexes").
-    private static let suffixes: [String] = ["s", "es", "d", "ed", "ing", "er", "ers", "ly"]
+    /// English endings a word and a query word may differ by ("index" finds "indexes" and
+    /// "indexing"), longest first.
+    private static let suffixes: [[Unicode.Scalar]] = ["ing", "ers", "es", "ed", "er", "ly", "s"].map {
+        Array($0.unicodeScalars)
+    }
 
     private struct Match {
         var start: Int
@@ -20,9 +23,9 @@ public enum Snippet {
     /// A short passage of `content` (at most `maxScalars` scalars, "…" included, markers not; cut at
     /// word boundaries with "…" where cut, whitespace runs as one space) centred on the densest run
     /// of query-word matches, each match wrapped in `open`/`close`. Matching is case- and
-    /// diacritic-insensitive, on whole words (a few English endings allowed), or on substrings for
-    /// CJK words; words shorter than 2 scalars and stop words are ignored. No match: the start of
-    /// the content.
+    /// diacritic-insensitive, on whole words give or take a few English endings, or on substrings
+    /// for CJK words; words shorter than 2 scalars and stop words are ignored. No match: the start
+    /// of the content.
     public static func make(
         content: String, query: String, maxScalars: Int = 240, open: String = "[", close: String = "]"
     ) -> String {
@@ -44,8 +47,10 @@ public enum Snippet {
         while lower < upper && scalars[lower].isTextWhitespace { lower += 1 }
         while upper > lower && scalars[upper - 1].isTextWhitespace { upper -= 1 }
 
-        var result = String.UnicodeScalarView()
-        if range.lowerBound > 0 { result.append("…") }
+        var result: [Unicode.Scalar] = []
+        // Below 3 scalars there is no room for ellipses.
+        let marksCuts = limit >= 3
+        if range.lowerBound > 0 && marksCuts { result.append("…") }
         var nextMatch = matches.firstIndex { $0.start >= lower } ?? matches.count
         var index = lower
         while index < upper {
@@ -66,8 +71,8 @@ public enum Snippet {
             result.append(scalars[index])
             index += 1
         }
-        if range.upperBound < scalars.count { result.append("…") }
-        return String(result)
+        if range.upperBound < scalars.count && marksCuts { result.append("…") }
+        return result.string
     }
 
     /// The query's distinct words, folded, without short words and stop words.
@@ -120,10 +125,15 @@ public enum Snippet {
     }
 
     private static func matchesWord(_ word: [Unicode.Scalar], term: [Unicode.Scalar]) -> Bool {
-        if word == term { return true }
-        guard term.count >= 3, word.count > term.count, word.starts(with: term) else { return false }
-        let ending = word[term.count...].string
-        return suffixes.contains(ending)
+        word == term || stem(word).elementsEqual(stem(term))
+    }
+
+    /// The word without one of `suffixes`, if at least 3 scalars remain.
+    private static func stem(_ word: [Unicode.Scalar]) -> ArraySlice<Unicode.Scalar> {
+        for suffix in suffixes where word.count - suffix.count >= 3 && word.reversed().starts(with: suffix.reversed()) {
+            return word.dropLast(suffix.count)
+        }
+        return word[...]
     }
 
     /// The run of matches `first...last`, spanning at most `width` scalars, with the most distinct

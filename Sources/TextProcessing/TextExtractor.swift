@@ -63,7 +63,8 @@ public enum TextExtractor {
                 let strings = try JSONScanner.strings(in: body)
                 return ExtractedText(text: normalisingLineEndings(strings.joined(separator: "\n")), format: .json)
             } catch {
-                throw .malformedContent(mimeType: essence, "malformed JSON \(error.location(in: body)): \(error.message)")
+                throw .malformedContent(
+                    mimeType: essence, "malformed JSON \(error.location(in: body)): \(error.message)")
             }
         case .delimited(let delimiter):
             let scalars = Array(decodeNormalisingLineEndings(body).unicodeScalars)
@@ -108,7 +109,8 @@ public enum TextExtractor {
     /// Tidies text a markup extractor produced: trailing whitespace of each line removed, runs of
     /// blank lines made one, leading and trailing blank lines removed.
     static func tidiedLines(_ scalars: [Unicode.Scalar]) -> String {
-        var result = String.UnicodeScalarView()
+        var result: [Unicode.Scalar] = []
+        result.reserveCapacity(scalars.count)
         var pendingNewlines = 0
         var lineStart = 0
         let count = scalars.count
@@ -119,7 +121,7 @@ public enum TextExtractor {
             while contentEnd > lineStart && scalars[contentEnd - 1].isTextWhitespace { contentEnd -= 1 }
             if contentEnd > lineStart {
                 if !result.isEmpty {
-                    result.append(contentsOf: pendingNewlines >= 2 ? "\n\n".unicodeScalars : "\n".unicodeScalars)
+                    result.append(contentsOf: repeatElement("\n", count: min(pendingNewlines, 2)))
                 }
                 result.append(contentsOf: scalars[lineStart..<contentEnd])
                 pendingNewlines = 1
@@ -128,6 +130,6 @@ public enum TextExtractor {
             }
             lineStart = lineEnd + 1
         }
-        return String(result)
+        return result.string
     }
 }

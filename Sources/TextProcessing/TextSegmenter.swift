@@ -1,7 +1,10 @@
 /// How strongly the text is divided between a piece and the one after it; chunks prefer to end at
 /// the strongest division they can.
 enum PieceBoundary: Int, Comparable {
-    /// The next piece continues the same word (a punctuation split, or a hard split).
+    /// The next piece continues the same BERT word: a hard split where BERT does not split. Token
+    /// counts do not add up across it, so a chunk never spans it.
+    case insideToken
+    /// The next piece continues the same whitespace-separated word, where BERT splits it too.
     case insideWord
     /// Whitespace without a line break.
     case word
@@ -45,12 +48,25 @@ struct TextPiece {
 struct TextSegmenter {
     let scalars: [Unicode.Scalar]
 
-    /// Abbreviations whose period does not end a sentence (lower-cased, without the period).
-    private static let abbreviations: Set<String> = [
-        "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "cf", "fig", "figs", "eq", "al",
-        "approx", "dept", "inc", "ltd", "corp", "co", "gen", "gov", "sen", "rep", "lt", "col", "sgt",
-        "capt", "mt", "pp", "vol", "ed", "eds", "esp", "resp", "ca", "incl", "nr",
-    ]
+    /// Abbreviations whose period does not end a sentence (lower-cased, without the period), packed
+    /// as by `packedKey` so looking one up costs no allocation.
+    private static let abbreviations: Set<UInt64> = Set(
+        [
+            "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "cf", "fig", "figs", "eq", "al",
+            "approx", "dept", "inc", "ltd", "corp", "co", "gen", "gov", "sen", "rep", "lt", "col", "sgt",
+            "capt", "mt", "pp", "vol", "ed", "eds", "esp", "resp", "ca", "incl", "nr",
+        ].map { packedKey(Array($0.unicodeScalars)[...])! })
+
+    /// Up to 8 ASCII letters, lower-cased, as one integer; nil for anything else.
+    private static func packedKey(_ word: ArraySlice<Unicode.Scalar>) -> UInt64? {
+        guard word.count <= 8 else { return nil }
+        var key: UInt64 = 0
+        for scalar in word {
+            guard scalar.isASCIILetter else { return nil }
+            key = key << 8 | UInt64(scalar.asciiLowercased.value)
+        }
+        return key
+    }
 
     /// The sentences of the text, trimmed; the last one of each paragraph has a paragraph boundary.
     func sentences() -> [TextPiece] {
@@ -133,26 +149,38 @@ struct TextSegmenter {
     /// Whether the word before the period at `period` is an abbreviation or an initial ("e.g.",
     /// "Dr.", "J."), whose period does not end a sentence.
     private func isAbbreviation(endingAt period: Int, from lowerBound: Int) -> Bool {
+        // Abbreviations are short: a word of 16 scalars or more is not looked at.
         var start = period
-        while start > lowerBound && !scalars[start - 1].isTextWhitespace && period - start < 16 { start -= 1 }
+        while start > lowerBound && period - start < 16 && !scalars[start - 1].isTextWhitespace { start -= 1 }
+        guard period - start < 16 else { return false }
         // Opening brackets and quotes are not part of the word.
-        while start < period && !(scalars[start].properties.isAlphabetic || scalars[start].isASCIIDigit) {
-            start += 1
-        }
+        while start < period && !Self.isLetter(scalars[start]) && !scalars[start].isASCIIDigit { start += 1 }
         let word = scalars[start..<period]
-        guard !word.isEmpty, period - start < 16 else { return false }
+        guard let first = word.first else { return false }
         if word.count == 1 {
             // An initial ("J. R. R. Tolkien"); "I" is more often a sentence's last word.
-            let letter = word.first!
-            return letter != "I" && letter.properties.isUppercase
+            return first != "I"
+                && (first.isASCII ? first.value >= 0x41 && first.value <= 0x5A : first.properties.isUppercase)
         }
         if word.contains(".") {
-            // "e.g", "i.e", "U.S", "Ph.D": short letter groups joined by periods.
-            return word.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { group in
-                (1...2).contains(group.count) && group.allSatisfy { $0.properties.isAlphabetic }
+            // "e.g", "i.e", "U.S", "Ph.D": groups of one or two letters joined by periods.
+            var groupLength = 0
+            for scalar in word {
+                if scalar == "." {
+                    guard groupLength > 0 else { return false }
+                    groupLength = 0
+                } else {
+                    guard Self.isLetter(scalar), groupLength < 2 else { return false }
+                    groupLength += 1
+                }
             }
+            return groupLength > 0
         }
-        return Self.abbreviations.contains(word.map { $0.asciiLowercased }.string)
+        return Self.packedKey(word).map(Self.abbreviations.contains) ?? false
+    }
+
+    private static func isLetter(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.isASCII ? scalar.isASCIILetter : scalar.properties.isAlphabetic
     }
 
     private static func isSentenceTerminator(_ scalar: Unicode.Scalar) -> Bool {
@@ -194,8 +222,8 @@ struct TextSegmenter {
         }
     }
 
-    /// Appends the pre-tokens of a word (or of each word of a sentence), as BERT's basic tokenizer
-    /// splits them, each at most `maxLength` scalars.
+    /// Appends the pre-tokens of a piece, as BERT's basic tokenizer splits it into words, each at
+    /// most `maxLength` scalars.
     func appendPreTokens(of piece: TextPiece, maxLength: Int, into pieces: inout [TextPiece]) {
         if piece.level == .sentence {
             var words: [TextPiece] = []
@@ -220,51 +248,75 @@ struct TextSegmenter {
             if preToken.length <= maxLength {
                 pieces.append(preToken)
             } else {
-                appendFragments(of: preToken, maxLength: maxLength, into: &pieces)
+                appendFragments(of: preToken, maxLength: maxLength, forTokens: true, into: &pieces)
             }
         }
     }
 
-    /// Appends hard splits of a piece, each at most `maxLength` scalars. A split is moved back a
-    /// little rather than separate a scalar from the combining marks or joiners that follow it.
-    func appendFragments(of piece: TextPiece, maxLength: Int, into pieces: inout [TextPiece]) {
+    /// Appends hard splits of a piece, each at most `maxLength` scalars. With `forTokens`, a split
+    /// moves back (by at most half) to the last place BERT splits too, before or after punctuation
+    /// or a CJK ideograph, so token counts still add up across it; where there is none, the split
+    /// is marked `insideToken`. Otherwise it moves back a little rather than separate a scalar from
+    /// the combining marks or joiners that follow it.
+    func appendFragments(
+        of piece: TextPiece, maxLength: Int, forTokens: Bool, into pieces: inout [TextPiece]
+    ) {
         var start = piece.start
         while piece.end - start > maxLength {
-            var cut = start + maxLength
             let earliest = start + maxLength / 2
-            var adjusted = cut
-            while adjusted > earliest && (scalars[adjusted].extendsPreviousScalar || scalars[adjusted - 1] == "\u{200D}") {
-                adjusted -= 1
+            var cut = start + maxLength
+            var boundary = PieceBoundary.insideWord
+            if forTokens, let preTokenBoundary = lastPreTokenBoundary(in: (earliest + 1)...cut) {
+                cut = preTokenBoundary
+            } else {
+                if forTokens { boundary = .insideToken }
+                var adjusted = cut
+                while adjusted > earliest
+                    && (scalars[adjusted].extendsPreviousScalar || scalars[adjusted - 1] == "\u{200D}")
+                {
+                    adjusted -= 1
+                }
+                if adjusted > earliest {
+                    cut = adjusted
+                }
             }
-            if adjusted > earliest {
-                cut = adjusted
-            }
-            pieces.append(TextPiece(start: start, end: cut, level: .fragment, boundaryAfter: .insideWord))
+            pieces.append(TextPiece(start: start, end: cut, level: .fragment, boundaryAfter: boundary))
             start = cut
         }
         pieces.append(TextPiece(start: start, end: piece.end, level: .fragment, boundaryAfter: piece.boundaryAfter))
     }
 
-    /// Appends the piece if it is at most `maxLength` scalars, else its words, pre-tokens (when
-    /// `splittingWordsAtPunctuation`) or hard fragments, each level only for what is still too long.
+    /// The last offset in `range` where BERT's basic tokenizer splits a word.
+    private func lastPreTokenBoundary(in range: ClosedRange<Int>) -> Int? {
+        var offset = range.upperBound
+        while offset >= range.lowerBound {
+            let before = scalars[offset - 1]
+            let after = scalars[offset]
+            if before.isBERTPunctuation || before.isCJKIdeograph || after.isBERTPunctuation || after.isCJKIdeograph {
+                return offset
+            }
+            offset -= 1
+        }
+        return nil
+    }
+
+    /// Appends the piece if it is at most `maxLength` scalars, else its words, and for a word still
+    /// too long, hard fragments (in tokens mode cut where BERT splits words too, where it can).
     func appendBounded(
-        _ piece: TextPiece, maxLength: Int, splittingWordsAtPunctuation: Bool, into pieces: inout [TextPiece]
+        _ piece: TextPiece, maxLength: Int, forTokens: Bool, into pieces: inout [TextPiece]
     ) {
         guard piece.length > maxLength else {
             pieces.append(piece)
             return
         }
-        switch piece.level {
-        case .sentence:
+        if piece.level == .sentence {
             var words: [TextPiece] = []
             appendWords(of: piece, into: &words)
             for word in words {
-                appendBounded(word, maxLength: maxLength, splittingWordsAtPunctuation: splittingWordsAtPunctuation, into: &pieces)
+                appendBounded(word, maxLength: maxLength, forTokens: forTokens, into: &pieces)
             }
-        case .word where splittingWordsAtPunctuation:
-            appendPreTokens(of: piece, maxLength: maxLength, into: &pieces)
-        case .word, .preToken, .fragment:
-            appendFragments(of: piece, maxLength: maxLength, into: &pieces)
+        } else {
+            appendFragments(of: piece, maxLength: maxLength, forTokens: forTokens, into: &pieces)
         }
     }
 }

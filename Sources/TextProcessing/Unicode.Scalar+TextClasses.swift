@@ -106,20 +106,31 @@ extension Unicode.Scalar {
     }
 }
 
-extension Array where Element == Unicode.Scalar {
-    /// The scalars as a `String`.
+extension Sequence where Element == Unicode.Scalar {
+    /// The scalars as a `String`, built through UTF-8 in one pass. (Appending to a
+    /// `String.UnicodeScalarView` piece by piece is quadratic: each `append(contentsOf:)` copies.)
     var string: String {
-        var view = String.UnicodeScalarView()
-        view.append(contentsOf: self)
-        return String(view)
-    }
-}
-
-extension ArraySlice where Element == Unicode.Scalar {
-    /// The scalars as a `String`.
-    var string: String {
-        var view = String.UnicodeScalarView()
-        view.append(contentsOf: self)
-        return String(view)
+        var utf8: [UInt8] = []
+        utf8.reserveCapacity(underestimatedCount)
+        for scalar in self {
+            let value = scalar.value
+            switch value {
+            case ..<0x80:
+                utf8.append(UInt8(value))
+            case ..<0x800:
+                utf8.append(UInt8(0xC0 | value >> 6))
+                utf8.append(UInt8(0x80 | value & 0x3F))
+            case ..<0x10000:
+                utf8.append(UInt8(0xE0 | value >> 12))
+                utf8.append(UInt8(0x80 | value >> 6 & 0x3F))
+                utf8.append(UInt8(0x80 | value & 0x3F))
+            default:
+                utf8.append(UInt8(0xF0 | value >> 18))
+                utf8.append(UInt8(0x80 | value >> 12 & 0x3F))
+                utf8.append(UInt8(0x80 | value >> 6 & 0x3F))
+                utf8.append(UInt8(0x80 | value & 0x3F))
+            }
+        }
+        return String(decoding: utf8, as: UTF8.self)
     }
 }

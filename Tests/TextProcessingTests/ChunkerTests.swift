@@ -16,15 +16,20 @@ struct ChunkerTests {
 
     @Test("Invariants hold for prose, CJK and multi-scalar graphemes in both modes", arguments: policies)
     func invariants(policy: ChunkingPolicy) async throws {
-        for text in [SampleTexts.prose, SampleTexts.cjk, SampleTexts.graphemes, SampleTexts.sentences(40, perParagraph: 7)] {
+        for text in [
+            SampleTexts.prose, SampleTexts.cjk, SampleTexts.graphemes, SampleTexts.sentences(40, perParagraph: 7),
+        ] {
             let chunks = try await checkedChunks(text, policy)
             #expect(!chunks.isEmpty)
         }
     }
 
-    @Test("An empty or whitespace-only text has no chunks", arguments: [
-        ChunkingPolicy(unit: .characters, size: 10, overlap: 2), ChunkingPolicy(unit: .tokens, size: 10, overlap: 2),
-    ])
+    @Test(
+        "An empty or whitespace-only text has no chunks",
+        arguments: [
+            ChunkingPolicy(unit: .characters, size: 10, overlap: 2),
+            ChunkingPolicy(unit: .tokens, size: 10, overlap: 2),
+        ])
     func emptyText(policy: ChunkingPolicy) async throws {
         let counter = FakeTokenCounter()
         for text in ["", " ", "\n\n \t\r\n", "\u{3000}\u{A0}"] {
@@ -34,12 +39,14 @@ struct ChunkerTests {
         #expect(counter.batchSizes.isEmpty)
     }
 
-    @Test("Chunks end at sentence ends when every sentence fits", arguments: [
-        ChunkingPolicy(unit: .characters, size: 100, overlap: 0),
-        ChunkingPolicy(unit: .characters, size: 100, overlap: 50),
-        ChunkingPolicy(unit: .tokens, size: 20, overlap: 0),
-        ChunkingPolicy(unit: .tokens, size: 20, overlap: 6),
-    ])
+    @Test(
+        "Chunks end at sentence ends when every sentence fits",
+        arguments: [
+            ChunkingPolicy(unit: .characters, size: 100, overlap: 0),
+            ChunkingPolicy(unit: .characters, size: 100, overlap: 50),
+            ChunkingPolicy(unit: .tokens, size: 20, overlap: 0),
+            ChunkingPolicy(unit: .tokens, size: 20, overlap: 6),
+        ])
     func sentenceEnds(policy: ChunkingPolicy) async throws {
         let text = SampleTexts.sentences(30)
         let chunks = try await checkedChunks(text, policy)
@@ -59,24 +66,28 @@ struct ChunkerTests {
         // Every piece counted as a full chunk makes each chunk one sentence.
         let policy = ChunkingPolicy(unit: .tokens, size: 10, overlap: 0, maxScalars: 1_000)
         let chunks = try await Chunker(policy: policy).chunk(text) { pieces in pieces.map { _ in 10 } }
-        #expect(chunks.map(\.text) == [
-            "Dr. Smith met J. R. Tolkien at 3.14 p.m. in the U.S. yesterday.",
-            "Was it fun?",
-            // A closing quote after the mark ends the sentence too; "he said" is a sentence of its own.
-            "\"Yes!\"",
-            "he said…",
-            "Then e.g. lunch (i.e. soup) followed.",
-            "我爱你。",
-            "你好吗？",
-            "Done",
-        ])
+        #expect(
+            chunks.map(\.text) == [
+                "Dr. Smith met J. R. Tolkien at 3.14 p.m. in the U.S. yesterday.",
+                "Was it fun?",
+                // A closing quote after the mark ends the sentence too; "he said" is a sentence of its own.
+                "\"Yes!\"",
+                "he said…",
+                "Then e.g. lunch (i.e. soup) followed.",
+                "我爱你。",
+                "你好吗？",
+                "Done",
+            ])
     }
 
     @Test("A paragraph that ends a chunk at least half full is not followed in that chunk")
     func paragraphEnds() async throws {
         // Paragraphs of 3 sentences (about 60% of the size) each get a chunk of their own.
         let text = SampleTexts.sentences(12, perParagraph: 3)
-        for policy in [ChunkingPolicy(unit: .characters, size: 170, overlap: 40), ChunkingPolicy(unit: .tokens, size: 30, overlap: 5)] {
+        for policy in [
+            ChunkingPolicy(unit: .characters, size: 170, overlap: 40),
+            ChunkingPolicy(unit: .tokens, size: 30, overlap: 5),
+        ] {
             let chunks = try await checkedChunks(text, policy)
             #expect(chunks.count == 4)
             for chunk in chunks {
@@ -90,30 +101,35 @@ struct ChunkerTests {
     func smallParagraphs() async throws {
         let text = "Alpha one.\n\nBeta two.\n\nGamma three.\n\nDelta four is a much longer paragraph than the others."
         let chunks = try await checkedChunks(text, ChunkingPolicy(unit: .characters, size: 60, overlap: 10))
-        #expect(chunks.map(\.text) == [
-            "Alpha one.\n\nBeta two.\n\nGamma three.",
-            "Delta four is a much longer paragraph than the others.",
-        ])
+        #expect(
+            chunks.map(\.text) == [
+                "Alpha one.\n\nBeta two.\n\nGamma three.",
+                "Delta four is a much longer paragraph than the others.",
+            ])
     }
 
     @Test("A blank line holding spaces, CRLFs or a PARAGRAPH SEPARATOR ends a paragraph; one line break does not")
     func paragraphSeparators() async throws {
         let policy = ChunkingPolicy(unit: .characters, size: 24, overlap: 0)
-        let chunks = try await checkedChunks("First part here.\r\n \t\r\nSecond part.\u{2029}Third part.\nStill third.", policy)
+        let chunks = try await checkedChunks(
+            "First part here.\r\n \t\r\nSecond part.\u{2029}Third part.\nStill third.", policy)
         #expect(chunks.map(\.text) == ["First part here.", "Second part.", "Third part.\nStill third."])
     }
 
-    @Test("Overlap repeats trailing whole sentences, up to the overlap", arguments: [
-        ChunkingPolicy(unit: .characters, size: 120, overlap: 60),
-        ChunkingPolicy(unit: .tokens, size: 24, overlap: 12),
-    ])
+    @Test(
+        "Overlap repeats trailing whole sentences, up to the overlap",
+        arguments: [
+            ChunkingPolicy(unit: .characters, size: 120, overlap: 60),
+            ChunkingPolicy(unit: .tokens, size: 24, overlap: 12),
+        ])
     func overlap(policy: ChunkingPolicy) async throws {
         let text = SampleTexts.sentences(20)
         let chunks = try await checkedChunks(text, policy)
         #expect(chunks.count > 3)
         let scalars = Array(text.unicodeScalars)
         for (previous, next) in zip(chunks, chunks.dropFirst()) {
-            #expect(next.startOffset < previous.endOffset, "no overlap between \(previous.sequence) and \(next.sequence)")
+            #expect(
+                next.startOffset < previous.endOffset, "no overlap between \(previous.sequence) and \(next.sequence)")
             let shared = scalars[next.startOffset..<previous.endOffset].string
             #expect(shared.hasPrefix("Sentence number ") && shared.hasSuffix(" says little."))
             let sharedSize = policy.unit == .tokens ? FakeTokenCounter.count(shared) : shared.unicodeScalars.count
@@ -123,19 +139,23 @@ struct ChunkerTests {
 
     @Test("No overlap when it is 0, nor across a paragraph end")
     func noOverlap() async throws {
-        let chunks = try await checkedChunks(SampleTexts.sentences(20), ChunkingPolicy(unit: .tokens, size: 24, overlap: 0))
+        let chunks = try await checkedChunks(
+            SampleTexts.sentences(20), ChunkingPolicy(unit: .tokens, size: 24, overlap: 0))
         #expect(chunks.count > 3)
         let paragraphs = SampleTexts.sentences(12, perParagraph: 3)
-        let paragraphChunks = try await checkedChunks(paragraphs, ChunkingPolicy(unit: .characters, size: 170, overlap: 60))
+        let paragraphChunks = try await checkedChunks(
+            paragraphs, ChunkingPolicy(unit: .characters, size: 170, overlap: 60))
         for (previous, next) in zip(paragraphChunks, paragraphChunks.dropFirst()) {
             #expect(next.startOffset >= previous.endOffset)
         }
     }
 
-    @Test("A sentence longer than the size is cut at words, preferring line breaks", arguments: [
-        ChunkingPolicy(unit: .characters, size: 60, overlap: 0),
-        ChunkingPolicy(unit: .tokens, size: 12, overlap: 3),
-    ])
+    @Test(
+        "A sentence longer than the size is cut at words, preferring line breaks",
+        arguments: [
+            ChunkingPolicy(unit: .characters, size: 60, overlap: 0),
+            ChunkingPolicy(unit: .tokens, size: 12, overlap: 3),
+        ])
     func longSentence(policy: ChunkingPolicy) async throws {
         let words = (0..<60).map { "word\($0)" }
         let text = "Short start. " + words.joined(separator: " ") + " end."
@@ -152,10 +172,11 @@ struct ChunkerTests {
         let lines = (0..<8).map { line in (0..<5).map { "w\(line)x\($0)" }.joined(separator: " ") }
         let wrapped = lines.joined(separator: "\n") + "."
         let lineChunks = try await checkedChunks(wrapped, ChunkingPolicy(unit: .characters, size: 60, overlap: 0))
-        #expect(lineChunks.map(\.text) == [
-            lines[0] + "\n" + lines[1], lines[2] + "\n" + lines[3], lines[4] + "\n" + lines[5],
-            lines[6] + "\n" + lines[7] + ".",
-        ])
+        #expect(
+            lineChunks.map(\.text) == [
+                lines[0] + "\n" + lines[1], lines[2] + "\n" + lines[3], lines[4] + "\n" + lines[5],
+                lines[6] + "\n" + lines[7] + ".",
+            ])
     }
 
     @Test("A word longer than the size is cut by scalars in characters mode")
@@ -179,7 +200,7 @@ struct ChunkerTests {
         #expect(counter.batchSizes.count == 1)
     }
 
-    @Test("A word with more tokens than the size is cut at its punctuation, with exact sizes")
+    @Test("A word with more tokens than the size, or longer than maxScalars, is cut where BERT splits words")
     func punctuatedWord() async throws {
         let word = (0..<100).map { "p\($0)" }.joined(separator: "-")  // 199 tokens
         let text = "Intro sentence. \(word) outro."
@@ -189,6 +210,22 @@ struct ChunkerTests {
         let chunks = try await checkedChunks(text, policy, counter: counter)
         #expect(chunks.count >= 10)
         #expect(counter.batchSizes.count == 2)
+
+        // Longer than maxScalars: hard splits, but where BERT splits too, never inside "p12".
+        let splitCounter = FakeTokenCounter()
+        let split = try await checkedChunks(
+            text, ChunkingPolicy(unit: .tokens, size: 20, overlap: 4, maxScalars: 30), counter: splitCounter)
+        #expect(split.count >= 14)
+        #expect(splitCounter.batchSizes.count == 1)
+        let scalars = Array(text.unicodeScalars)
+        for chunk in split {
+            let cutsWord = [chunk.startOffset, chunk.endOffset].contains { offset in
+                offset > 0 && offset < scalars.count
+                    && !"- .".unicodeScalars.contains(scalars[offset - 1])
+                    && !"- .".unicodeScalars.contains(scalars[offset])
+            }
+            #expect(!cutsWord, "\(chunk.text)")
+        }
     }
 
     @Test("A piece with more tokens than the size even alone gets a proportional estimate")
@@ -204,10 +241,12 @@ struct ChunkerTests {
         #expect(chunks.allSatisfy { $0.size <= 8 && $0.size == $0.text.unicodeScalars.filter { $0 != " " }.count })
     }
 
-    @Test("CJK text without spaces is cut at its sentence marks, else by scalars", arguments: [
-        ChunkingPolicy(unit: .characters, size: 20, overlap: 0),
-        ChunkingPolicy(unit: .tokens, size: 20, overlap: 5),
-    ])
+    @Test(
+        "CJK text without spaces is cut at its sentence marks, else by scalars",
+        arguments: [
+            ChunkingPolicy(unit: .characters, size: 20, overlap: 0),
+            ChunkingPolicy(unit: .tokens, size: 20, overlap: 5),
+        ])
     func cjk(policy: ChunkingPolicy) async throws {
         let chunks = try await checkedChunks(SampleTexts.cjk, policy)
         #expect(chunks.first?.text == "我爱北京天安门。天安门上太阳升！你好吗？")
@@ -222,10 +261,12 @@ struct ChunkerTests {
         #expect(cut.dropLast().allSatisfy { $0.text.unicodeScalars.count == 20 })
     }
 
-    @Test("Offsets count Unicode scalars, not Characters or UTF-8 bytes", arguments: [
-        ChunkingPolicy(unit: .characters, size: 40, overlap: 10),
-        ChunkingPolicy(unit: .tokens, size: 10, overlap: 3),
-    ])
+    @Test(
+        "Offsets count Unicode scalars, not Characters or UTF-8 bytes",
+        arguments: [
+            ChunkingPolicy(unit: .characters, size: 40, overlap: 10),
+            ChunkingPolicy(unit: .tokens, size: 10, overlap: 3),
+        ])
     func scalarOffsets(policy: ChunkingPolicy) async throws {
         let text = SampleTexts.graphemes
         let chunks = try await checkedChunks(text, policy)
@@ -237,7 +278,9 @@ struct ChunkerTests {
         #expect(nearOffset != text.utf8.distance(from: text.utf8.startIndex, to: near.lowerBound))
         let chunk = try #require(chunks.first { $0.text.contains("near") })
         let inChunk = try #require(chunk.text.range(of: "near"))
-        #expect(chunk.startOffset + chunk.text.unicodeScalars.distance(from: chunk.text.startIndex, to: inChunk.lowerBound) == nearOffset)
+        #expect(
+            chunk.startOffset + chunk.text.unicodeScalars.distance(from: chunk.text.startIndex, to: inChunk.lowerBound)
+                == nearOffset)
         #expect(scalars[chunk.startOffset..<chunk.endOffset].string == chunk.text)
     }
 
@@ -251,15 +294,18 @@ struct ChunkerTests {
         }
     }
 
-    @Test("Chunking always moves on when the overlap is at least as big as the pieces", arguments: [
-        ChunkingPolicy(unit: .characters, size: 10, overlap: 9),
-        ChunkingPolicy(unit: .characters, size: 2, overlap: 1),
-        ChunkingPolicy(unit: .tokens, size: 2, overlap: 1),
-        ChunkingPolicy(unit: .tokens, size: 5, overlap: 4),
-        ChunkingPolicy(unit: .tokens, size: 3, overlap: 2, maxScalars: 4),
-    ])
+    @Test(
+        "Chunking always moves on when the overlap is at least as big as the pieces",
+        arguments: [
+            ChunkingPolicy(unit: .characters, size: 10, overlap: 9),
+            ChunkingPolicy(unit: .characters, size: 2, overlap: 1),
+            ChunkingPolicy(unit: .tokens, size: 2, overlap: 1),
+            ChunkingPolicy(unit: .tokens, size: 5, overlap: 4),
+            ChunkingPolicy(unit: .tokens, size: 3, overlap: 2, maxScalars: 4),
+        ])
     func progress(policy: ChunkingPolicy) async throws {
-        let text = "a b c d e f g h i j k l m n o p. Aa bb cc dd ee ff gg hh ii jj. " + String(repeating: "z", count: 37)
+        let text =
+            "a b c d e f g h i j k l m n o p. Aa bb cc dd ee ff gg hh ii jj. " + String(repeating: "z", count: 37)
             + " Tail, end."
         let chunks = try await checkedChunks(text, policy)
         #expect(chunks.count > 5)
@@ -268,11 +314,13 @@ struct ChunkerTests {
     @Test("The token counter is called once when every sentence fits, twice when some do not")
     func counterCalls() async throws {
         let fits = FakeTokenCounter()
-        _ = try await checkedChunks(SampleTexts.prose, ChunkingPolicy(unit: .tokens, size: 200, overlap: 20), counter: fits)
+        _ = try await checkedChunks(
+            SampleTexts.prose, ChunkingPolicy(unit: .tokens, size: 200, overlap: 20), counter: fits)
         #expect(fits.batchSizes.count == 1)
 
         let splits = FakeTokenCounter()
-        _ = try await checkedChunks(SampleTexts.prose, ChunkingPolicy(unit: .tokens, size: 12, overlap: 4), counter: splits)
+        _ = try await checkedChunks(
+            SampleTexts.prose, ChunkingPolicy(unit: .tokens, size: 12, overlap: 4), counter: splits)
         #expect(splits.batchSizes.count == 2)
     }
 
@@ -309,7 +357,8 @@ struct ChunkerTests {
         }
         #expect(error?.field == "maxScalars")
         let chunkError = await #expect(throws: ChunkingError.self) {
-            _ = try await Chunker(policy: ChunkingPolicy(unit: .characters, size: 5, overlap: 5)).chunk("text", countTokens: nil)
+            _ = try await Chunker(policy: ChunkingPolicy(unit: .characters, size: 5, overlap: 5)).chunk(
+                "text", countTokens: nil)
         }
         #expect(chunkError?.field == "overlap")
 

@@ -31,28 +31,31 @@ struct HTMLExtractionTests {
             """
         let result = try extract(html, "text/html; charset=utf-8")
         #expect(result.format == .html)
-        #expect(result.text == """
-            Trove & Friends — Docs
+        #expect(
+            result.text == """
+                Trove & Friends — Docs
 
-            Home | Docs
+                Home | Docs
 
-            Getting started
+                Getting started
 
-            Trove stores documents and makes them searchable.
+                Trove stores documents and makes them searchable.
 
-            Install it with swift build.
-            Then run it.
+                Install it with swift build.
+                Then run it.
 
-            © 2024 Trove
-            """)
+                © 2024 Trove
+                """)
     }
 
     @Test("Entities: named, decimal, hexadecimal, legacy without semicolon, unknown and invalid")
     func entities() throws {
-        let html = "<p>&lt;tag&gt; &quot;q&quot; &apos;a&apos; &hellip; &ndash; &eacute;t&eacute; &#233; &#x1F600; &#X41;"
+        let html =
+            "<p>&lt;tag&gt; &quot;q&quot; &apos;a&apos; &hellip; &ndash; &eacute;t&eacute; &#233; &#x1F600; &#X41;"
             + " &#150; &#0; &#x110000; &amp &copy 2024 &notanentity; AT&T &amp;amp;</p>"
-        #expect(try extract(html, "text/html").text
-            == "<tag> \"q\" 'a' … – été é 😀 A – \u{FFFD} \u{FFFD} & © 2024 &notanentity; AT&T &amp;")
+        #expect(
+            try extract(html, "text/html").text
+                == "<tag> \"q\" 'a' … – été é 😀 A – \u{FFFD} \u{FFFD} & © 2024 &notanentity; AT&T &amp;")
     }
 
     @Test("A non-breaking space separates words but whitespace runs collapse to one space")
@@ -76,17 +79,18 @@ struct HTMLExtractionTests {
               <tr><td>Ann</td><td></td><td>30</td></tr>
             </table>
             """
-        #expect(try extract(html, "text/html").text == """
-            Fruit
-            Apple
-            Pear
-            Bread
+        #expect(
+            try extract(html, "text/html").text == """
+                Fruit
+                Apple
+                Pear
+                Bread
 
-            After the list.
+                After the list.
 
-            Name | Age
-            Ann | 30
-            """)
+                Name | Age
+                Ann | 30
+                """)
     }
 
     @Test("Preformatted text keeps its whitespace and lines")
@@ -105,27 +109,29 @@ struct HTMLExtractionTests {
             <p class="x>Para three</p>
             <![CDATA[raw <text>]]> <p>last <b
             """
-        #expect(try extract(html, "text/html").text == """
-            Unclosed span
+        #expect(
+            try extract(html, "text/html").text == """
+                Unclosed span
 
-            Para one
+                Para one
 
-            Para two
-            3 < 4 and x<-y after image
+                Para two
+                3 < 4 and x<-y after image
 
-            Para three
+                Para three
 
-            raw <text>
+                raw <text>
 
-            last
-            """)
+                last
+                """)
     }
 
     @Test("An unterminated comment or script drops the rest; XHTML is read the same way")
     func unterminated() throws {
         #expect(try extract("<p>kept</p><!-- never closed <p>lost</p>", "text/html").text == "kept")
         #expect(try extract("<p>kept</p><script>lost()", "text/html").text == "kept")
-        let xhtml = "<?xml version=\"1.0\"?><html xmlns=\"http://www.w3.org/1999/xhtml\"><body><p>X&#233;</p></body></html>"
+        let xhtml =
+            "<?xml version=\"1.0\"?><html xmlns=\"http://www.w3.org/1999/xhtml\"><body><p>X&#233;</p></body></html>"
         #expect(try extract(xhtml, "application/xhtml+xml") == ExtractedText(text: "Xé", format: .html))
     }
 

@@ -13,8 +13,13 @@ struct SnippetTests {
     @Test("The passage is centred on the densest run of matches, cut at words, with ellipses")
     func densestRun() {
         let snippet = Snippet.make(content: Self.content, query: "vector index filters", maxScalars: 120)
-        #expect(snippet == "…it can be searched by meaning. The [vector] [index] uses HNSW graphs with [filters] and deletes. Ingestion extracts text…")
-        #expect(snippet.replacingOccurrences(of: "[", with: "").replacingOccurrences(of: "]", with: "").unicodeScalars.count <= 120)
+        #expect(
+            snippet
+                == "…it can be searched by meaning. The [vector] [index] uses HNSW graphs with [filters] and deletes. Ingestion extracts text…"
+        )
+        #expect(
+            snippet.replacingOccurrences(of: "[", with: "").replacingOccurrences(of: "]", with: "").unicodeScalars.count
+                <= 120)
     }
 
     @Test("Matching ignores case and diacritics, allows a few English endings, skips stop words and short words")
@@ -28,15 +33,19 @@ struct SnippetTests {
 
     @Test("Without a match, the start of the content; content that fits is not cut")
     func noMatch() {
-        #expect(Snippet.make(content: Self.content, query: "zebra", maxScalars: 60) == "Trove is a self-hostable data layer. It stores objects,…")
+        #expect(
+            Snippet.make(content: Self.content, query: "zebra", maxScalars: 60)
+                == "Trove is a self-hostable data layer. It stores objects,…")
         #expect(Snippet.make(content: "Short text here.", query: "") == "Short text here.")
         #expect(Snippet.make(content: "", query: "anything") == "")
     }
 
     @Test("Markers are configurable; whitespace runs become one space")
     func markersAndWhitespace() {
-        #expect(Snippet.make(content: "  lots   of\n\n whitespace   here  ", query: "Whitespace", open: "<b>", close: "</b>")
-            == "lots of <b>whitespace</b> here")
+        #expect(
+            Snippet.make(
+                content: "  lots   of\n\n whitespace   here  ", query: "Whitespace", open: "<b>", close: "</b>")
+                == "lots of <b>whitespace</b> here")
     }
 
     @Test("CJK words match as substrings")
@@ -49,7 +58,9 @@ struct SnippetTests {
         let snippet = Snippet.make(content: String(repeating: "x", count: 500), query: "y", maxScalars: 50)
         // Room is kept for an ellipsis at each end, though only one is needed here.
         #expect(snippet == String(repeating: "x", count: 48) + "…")
-        let matched = Snippet.make(content: "a " + String(repeating: "y", count: 500), query: "y" + String(repeating: "y", count: 499), maxScalars: 50)
+        let matched = Snippet.make(
+            content: "a " + String(repeating: "y", count: 500), query: "y" + String(repeating: "y", count: 499),
+            maxScalars: 50)
         #expect(matched.unicodeScalars.count == 50)
         #expect(matched.hasPrefix("…y"))
     }

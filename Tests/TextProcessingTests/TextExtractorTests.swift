@@ -21,12 +21,14 @@ struct TextExtractorTests {
         #expect(result.text == "a\u{FFFD}b\u{FFFD}(\u{FFFD}")
     }
 
-    @Test("Other text types are plain text; some types are unsupported", arguments: [
-        ("text/x-log", true), ("text/css", true), ("Text/Plain", true), ("application/yaml", true),
-        ("application/ld+json", true), ("application/xhtml+xml", true), ("text/tab-separated-values", true),
-        ("application/pdf", false), ("image/png", false), ("application/octet-stream", false), ("text/", false),
-        ("", false),
-    ])
+    @Test(
+        "Other text types are plain text; some types are unsupported",
+        arguments: [
+            ("text/x-log", true), ("text/css", true), ("Text/Plain", true), ("application/yaml", true),
+            ("application/ld+json", true), ("application/xhtml+xml", true), ("text/tab-separated-values", true),
+            ("application/pdf", false), ("image/png", false), ("application/octet-stream", false), ("text/", false),
+            ("", false),
+        ])
     func canExtract(mimeType: String, expected: Bool) {
         #expect(TextExtractor.canExtract(mimeType: mimeType) == expected)
     }
@@ -56,31 +58,34 @@ struct TextExtractorTests {
             """
         let result = try extract(json, "application/json")
         #expect(result.format == .json)
-        #expect(result.text == """
-            Quarterly report
-            Summary
-            Sales grew.
-            Costs fell.
-            Outlook
-            growth
-            café 😀
-            end
-            quote " and slash / and tab\t.
-            """)
+        #expect(
+            result.text == """
+                Quarterly report
+                Summary
+                Sales grew.
+                Costs fell.
+                Outlook
+                growth
+                café 😀
+                end
+                quote " and slash / and tab\t.
+                """)
         #expect(try extract("[\"a\", [\"b\", [\"c\"]]]", "application/vnd.api+json").text == "a\nb\nc")
         #expect(try extract("\"top-level\"", "application/json").text == "top-level")
     }
 
-    @Test("Malformed JSON is an error saying where", arguments: [
-        ("{\"a\": [1, 2,, 3]}", "at line 1, column 13: expected a value"),
-        ("{\"a\": 1,\n  \"b\" 2}", "at line 2, column 7: expected ':' after a member name"),
-        ("{\"a\": \"é\" \"b\"}", "at line 1, column 11: expected ',' or '}'"),
-        ("[1, 2", "at line 1, column 6: expected ',' or ']', found the end of the input"),
-        ("{\"a\": 01}", "at line 1, column 8: expected ',' or '}'"),
-        ("{\"a\": \"tab\there\"}", "at line 1, column 11: control character in a string must be escaped"),
-        ("{\"a\": 1} x", "at line 1, column 10: unexpected content after the JSON value"),
-        ("", "at line 1, column 1: expected a value, found the end of the input"),
-    ])
+    @Test(
+        "Malformed JSON is an error saying where",
+        arguments: [
+            ("{\"a\": [1, 2,, 3]}", "at line 1, column 13: expected a value"),
+            ("{\"a\": 1,\n  \"b\" 2}", "at line 2, column 7: expected ':' after a member name"),
+            ("{\"a\": \"é\" \"b\"}", "at line 1, column 11: expected ',' or '}'"),
+            ("[1, 2", "at line 1, column 6: expected ',' or ']', found the end of the input"),
+            ("{\"a\": 01}", "at line 1, column 8: expected ',' or '}'"),
+            ("{\"a\": \"tab\there\"}", "at line 1, column 11: control character in a string must be escaped"),
+            ("{\"a\": 1} x", "at line 1, column 10: unexpected content after the JSON value"),
+            ("", "at line 1, column 1: expected a value, found the end of the input"),
+        ])
     func malformedJSON(json: String, location: String) {
         let error = #expect(throws: ExtractionError.self) {
             try extract(json, "application/json")
@@ -98,14 +103,16 @@ struct TextExtractorTests {
 
     @Test("CSV with a header gives 'header: value' rows, honouring quotes, commas and line breaks in values")
     func csvWithHeader() throws {
-        let csv = "name,city,notes\r\nAnn,\"Paris, France\",\"said \"\"hi\"\"\r\nthen left\"\r\nBob,Rome,\r\n\r\n  Cy , \"Oslo\" ,x,extra\r\n"
+        let csv =
+            "name,city,notes\r\nAnn,\"Paris, France\",\"said \"\"hi\"\"\r\nthen left\"\r\nBob,Rome,\r\n\r\n  Cy , \"Oslo\" ,x,extra\r\n"
         let result = try extract(csv, "text/csv")
         #expect(result.format == .csv)
-        #expect(result.text == """
-            name: Ann; city: Paris, France; notes: said "hi" then left
-            name: Bob; city: Rome
-            name: Cy; city: Oslo; notes: x; extra
-            """)
+        #expect(
+            result.text == """
+                name: Ann; city: Paris, France; notes: said "hi" then left
+                name: Bob; city: Rome
+                name: Cy; city: Oslo; notes: x; extra
+                """)
     }
 
     @Test("CSV without a header row gives values joined by commas")
@@ -113,7 +120,9 @@ struct TextExtractorTests {
         #expect(try extract("1,2,3\n4,,6", "text/csv").text == "1, 2, 3\n4, 6")
         #expect(try extract("id,id\na,b", "text/csv").text == "id, id\na, b")  // repeated names: not a header
         #expect(try extract("only one row,here", "text/csv").text == "only one row, here")
-        #expect(try extract("a,\"unterminated, quote\nstill in it", "text/csv").text == "a, unterminated, quote still in it")
+        #expect(
+            try extract("a,\"unterminated, quote\nstill in it", "text/csv").text == "a, unterminated, quote still in it"
+        )
     }
 
     @Test("Tab-separated values are read like CSV")

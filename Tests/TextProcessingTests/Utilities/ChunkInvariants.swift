@@ -22,19 +22,26 @@ func expectChunkInvariants(
     for (index, chunk) in chunks.enumerated() {
         #expect(chunk.sequence == index, sourceLocation: sourceLocation)
         guard chunk.startOffset >= 0, chunk.startOffset < chunk.endOffset, chunk.endOffset <= scalars.count else {
-            Issue.record("chunk \(index) has offsets \(chunk.startOffset)..<\(chunk.endOffset)", sourceLocation: sourceLocation)
+            Issue.record(
+                "chunk \(index) has offsets \(chunk.startOffset)..<\(chunk.endOffset)", sourceLocation: sourceLocation)
             return
         }
         let slice = scalars[chunk.startOffset..<chunk.endOffset]
-        #expect(chunk.text == slice.string, "chunk \(index)'s text is not its scalar range", sourceLocation: sourceLocation)
-        #expect(!slice.first!.properties.isWhitespace, "chunk \(index) starts with whitespace", sourceLocation: sourceLocation)
-        #expect(!slice.last!.properties.isWhitespace, "chunk \(index) ends with whitespace", sourceLocation: sourceLocation)
+        #expect(
+            chunk.text == slice.string, "chunk \(index)'s text is not its scalar range", sourceLocation: sourceLocation)
+        #expect(
+            !slice.first!.properties.isWhitespace, "chunk \(index) starts with whitespace",
+            sourceLocation: sourceLocation)
+        #expect(
+            !slice.last!.properties.isWhitespace, "chunk \(index) ends with whitespace", sourceLocation: sourceLocation)
         if index > 0 {
             let previous = chunks[index - 1]
             #expect(chunk.startOffset > previous.startOffset, sourceLocation: sourceLocation)
             #expect(chunk.endOffset > previous.endOffset, sourceLocation: sourceLocation)
             if policy.overlap == 0 {
-                #expect(chunk.startOffset >= previous.endOffset, "chunks \(index - 1) and \(index) overlap", sourceLocation: sourceLocation)
+                #expect(
+                    chunk.startOffset >= previous.endOffset, "chunks \(index - 1) and \(index) overlap",
+                    sourceLocation: sourceLocation)
             }
         }
         if covered < chunk.startOffset,
@@ -47,13 +54,20 @@ func expectChunkInvariants(
         switch policy.unit {
         case .characters:
             #expect(chunk.size == slice.count, sourceLocation: sourceLocation)
-            #expect(chunk.size <= min(policy.size, policy.maxScalars), "chunk \(index) is too long", sourceLocation: sourceLocation)
+            #expect(
+                chunk.size <= min(policy.size, policy.maxScalars), "chunk \(index) is too long",
+                sourceLocation: sourceLocation)
         case .tokens:
             if sizesAreExact {
-                #expect(chunk.size == FakeTokenCounter.count(chunk.text), "chunk \(index)'s size", sourceLocation: sourceLocation)
+                #expect(
+                    chunk.size == FakeTokenCounter.count(chunk.text), "chunk \(index)'s size",
+                    sourceLocation: sourceLocation)
             }
-            #expect(chunk.size <= policy.size, "chunk \(index) has \(chunk.size) tokens", sourceLocation: sourceLocation)
-            #expect(slice.count <= policy.maxScalars, "chunk \(index) has \(slice.count) scalars", sourceLocation: sourceLocation)
+            #expect(
+                chunk.size <= policy.size, "chunk \(index) has \(chunk.size) tokens", sourceLocation: sourceLocation)
+            #expect(
+                slice.count <= policy.maxScalars, "chunk \(index) has \(slice.count) scalars",
+                sourceLocation: sourceLocation)
         }
     }
     if let uncovered = scalars[covered...].firstIndex(where: { !$0.properties.isWhitespace }) {
@@ -79,6 +93,8 @@ func checkedChunks(
     let chunks = try await Chunker(policy: policy).chunk(
         text, countTokens: policy.unit == .tokens ? counter.countTokens : nil)
     expectChunkInvariants(chunks, of: text, policy: policy, sourceLocation: sourceLocation)
-    #expect(counter.batchSizes.count <= 2, "the token counter was called \(counter.batchSizes.count) times", sourceLocation: sourceLocation)
+    #expect(
+        counter.batchSizes.count <= 2, "the token counter was called \(counter.batchSizes.count) times",
+        sourceLocation: sourceLocation)
     return chunks
 }
