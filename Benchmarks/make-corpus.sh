@@ -5,7 +5,8 @@
 #
 #   Benchmarks/make-corpus.sh OUTPUT_DIR [COUNT]      COUNT defaults to 5000
 #
-# Writes COUNT UTF-8 files OUTPUT_DIR/doc-NNNNN-<source>.txt, each 300 bytes to ~200 KB
+# Writes COUNT UTF-8 files OUTPUT_DIR/doc-NNNNN-<source>.txt, each 300 bytes to ~200 KB (or to
+# CORPUS_MAX_BYTES)
 # (longer ones are cut at a line boundary), no two with the same content. The result is
 # deterministic for a given machine: the candidates are taken in a fixed order (LC_ALL=C sort),
 # one file from each package or command family in turn, so that no single package (say, a
@@ -22,7 +23,7 @@ count="${2:-5000}"
 [[ "$count" =~ ^[1-9][0-9]*$ ]] || usage
 
 min_bytes=300
-max_bytes=204800  # ~200 KB
+max_bytes="${CORPUS_MAX_BYTES:-204800}"  # ~200 KB
 
 # man-db renders the pages (it also runs tbl/eqn and converts legacy encodings to UTF-8).
 if ! command -v man >/dev/null || ! command -v groff >/dev/null; then
@@ -155,7 +156,7 @@ while IFS= read -r path; do
 done < "$candidates.ordered"
 elapsed=$(( $(date +%s) - started ))
 
-echo "skipped: $skipped_small under $min_bytes bytes, $skipped_binary binary or unreadable, $skipped_duplicate duplicates; cut to ~200 KB: $cut_large"
+echo "skipped: $skipped_small under $min_bytes bytes, $skipped_binary binary or unreadable, $skipped_duplicate duplicates; cut to $max_bytes bytes: $cut_large"
 if [ "$made" -lt "$count" ]; then
   echo "error: only $made distinct documents could be made from this machine's $available candidates (wanted $count)" >&2
   exit 1

@@ -94,7 +94,7 @@ final class DocumentPipeline: Service, Sendable {
     }
 
     func run() async throws {
-        try await withGracefulShutdownHandler {
+        await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.resume() }
                 for _ in 0..<self.configuration.workers {

@@ -211,5 +211,11 @@ struct StatusCommand: AsyncParsableCommand {
         print("vectors      \(status.vectors)")
         print("queued jobs  \(status.queuedJobs)")
         print("search cache hit rate \(IngestProgress.format(status.cacheHitRate * 100, digits: 1)) %")
+        let stages = ["storage", "extract", "chunk", "embed", "index", "metadata"].compactMap { stage in
+            status.stageTimeUs[stage].map { "\(stage) \(IngestProgress.format(Double($0) / 1e6, digits: 1)) s" }
+        }
+        if !stages.isEmpty {
+            print("processing time by stage (summed over workers): \(stages.joined(separator: ", "))")
+        }
     }
 }
