@@ -298,6 +298,130 @@ struct IngestionTests {
     }
 }
 
+extension IngestionTests {
+    @Test("A dependency down: attempts fail, are undone and retried with backoff; the document completes once it is back")
+    func retriesUntilTheEmbeddingServiceIsBack() async throws {
+        let base = FileManager.default.temporaryDirectory.path + "/trove-retry-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        var environment = ["TROVE_EMBEDDING_PROVIDER": "hashing", "TROVE_INGESTION_RETRY_BACKOFF_MS": "200", "TROVE_INGESTION_MAX_ATTEMPTS": "20"]
+        var processes: [TroveProcess] = []
+        defer { for process in processes { process.signal(SIGKILL) } }
+        for (role, key) in [("metadata", "METADATA"), ("object-storage", "OBJECT_STORAGE"), ("vector-search", "VECTOR_SEARCH")] {
+            let process = try await TroveProcess.start(role: role, dataDirectory: base, environment: environment)
+            processes.append(process)
+            environment["TROVE_\(key)_ADDRESS"] = process.address
+        }
+        let embeddingAddress = "127.0.0.1:\(try freePort())"
+        environment["TROVE_EMBEDDING_ADDRESS"] = embeddingAddress
+        var embedding = try await TroveProcess.start(role: "embedding", dataDirectory: base, listen: embeddingAddress, environment: environment)
+        let ingestion = try await TroveProcess.start(role: "ingestion", dataDirectory: base, environment: environment)
+        processes.append(ingestion)
+        try await withClient(ingestion) { client in
+            let service = Trove_V1_Ingestion.Client(wrapping: client)
+            _ = try await service.createCollection(.with { $0.name = "retry" })
+            // A permanent failure is not retried: the reason is recorded at once.
+            let broken = try await service.ingest(collection: "retry", filename: "broken.json", Data("{\"a\": [1, 2".utf8))
+            let failed = try await service.waitUntilSettled(broken.documentID)
+            #expect(failed.status == .failed)
+            #expect(failed.attempts == 1)
+            #expect(failed.errorMessage.contains("cannot extract text"))
+
+            embedding.signal(SIGKILL)
+            _ = try await embedding.waitForExit()
+            let text = (0..<30).map { "Sentence \($0) of a document that waits for its embeddings." }.joined(separator: " ")
+            let response = try await service.ingest(collection: "retry", filename: "waiting.txt", Data(text.utf8))
+            var document = try await service.getDocumentStatus(.with { $0.documentID = response.documentID })
+            let deadline = ContinuousClock.now + .seconds(30)
+            while document.attempts < 2 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+                document = try await service.getDocumentStatus(.with { $0.documentID = response.documentID })
+            }
+            #expect(document.attempts >= 2)
+            #expect(document.status != .completed)
+            #expect(document.errorMessage.contains("failed: unavailable"), "\(document.errorMessage)")
+
+            embedding = try await TroveProcess.start(role: "embedding", dataDirectory: base, listen: embeddingAddress, environment: environment)
+            processes.append(embedding)
+            document = try await service.waitUntilSettled(response.documentID)
+            #expect(document.status == .completed, "\(document.errorMessage)")
+            #expect(document.attempts >= 2)
+        }
+        try await withClient(processes[0]) { metadataClient in
+            try await withClient(processes[2]) { vectorClient in
+                try await expectConsistent(collection: "retry", documents: 2, metadata: metadataClient, vectors: vectorClient)
+            }
+        }
+    }
+
+    @Test("WatchIngestion streams a document's stages; an object already stored is ingested by reference and kept on delete")
+    func watchAndReference() async throws {
+        let trove = try await TroveProcess.start(environment: ["TROVE_EMBEDDING_PROVIDER": "hashing"])
+        defer { Task { await trove.stopAndRemove() } }
+        try await withClient(trove) { client in
+            let service = Trove_V1_Ingestion.Client(wrapping: client)
+            let storage = Trove_V1_ObjectStorage.Client(wrapping: client)
+            _ = try await service.createCollection(.with { $0.name = "watched" })
+            _ = try await storage.createBucket(.with { $0.bucket = "mine" })
+            let text = "Lighthouses once burned whale oil; later ones used kerosene and then electric lamps."
+            _ = try await storage.upload(bucket: "mine", key: "notes/lighthouses.txt", Data(text.utf8))
+
+            let stages = try await withThrowingTaskGroup(of: [Trove_V1_IngestionStage].self) { group in
+                group.addTask {
+                    try await service.watchIngestion(.with { $0.collection = "watched" }) { response in
+                        var seen: [Trove_V1_IngestionStage] = []
+                        for try await event in response.messages {
+                            seen.append(event.stage)
+                            if event.stage == .completed || event.stage == .failed { break }
+                        }
+                        return seen
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(300))
+                let response = try await service.ingestDocument(requestProducer: { writer in
+                    try await writer.write(.with {
+                        $0.header = .with {
+                            $0.collection = "watched"
+                            $0.objectReference = .with { $0.bucket = "mine"; $0.key = "notes/lighthouses.txt" }
+                        }
+                    })
+                })
+                #expect(response.sha256 == sha256Hex(Data(text.utf8)))
+                let document = try await service.waitUntilSettled(response.documentID)
+                #expect(document.status == .completed)
+                #expect(document.filename == "lighthouses.txt")
+                #expect(document.location.bucket == "mine")
+                let deleted = try await service.deleteDocument(.with { $0.documentID = response.documentID })
+                #expect(!deleted.objectDeleted)
+                let stages = try await group.next() ?? []
+                group.cancelAll()
+                return stages
+            }
+            #expect(stages.first == .queued)
+            #expect(stages.last == .completed)
+            #expect(stages.contains(.embedding) && stages.contains(.indexing) && stages.contains(.savingChunks))
+            // The referenced object belongs to whoever stored it.
+            let head = try await storage.headObject(.with { $0.bucket = "mine"; $0.key = "notes/lighthouses.txt" })
+            #expect(head.size == UInt64(text.utf8.count))
+        }
+    }
+}
+
+/// A TCP port on loopback that nothing listens on right now.
+func freePort() throws -> Int {
+    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(socket) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0 }
+    }
+    guard bound else { throw POSIXError(.EADDRINUSE) }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
 extension Trove_V1_Ingestion.Client {
     func ingest(
         collection: String,

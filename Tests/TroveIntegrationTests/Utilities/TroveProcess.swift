@@ -40,6 +40,7 @@ final class TroveProcess: Sendable {
     static func start(
         role: String = "all",
         dataDirectory: String? = nil,
+        listen: String = "127.0.0.1:0",
         environment: [String: String] = [:]
     ) async throws -> TroveProcess {
         let dataDirectory = dataDirectory ?? FileManager.default.temporaryDirectory.path + "/trove-it-" + UUID().uuidString
@@ -49,7 +50,7 @@ final class TroveProcess: Sendable {
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: troveBinary)
-        process.arguments = ["serve", role, "--listen", "127.0.0.1:0", "--data-dir", dataDirectory]
+        process.arguments = ["serve", role, "--listen", listen, "--data-dir", dataDirectory]
         var processEnvironment = ProcessInfo.processInfo.environment
         processEnvironment["TROVE_LOG_LEVEL"] = "debug"
         for (name, value) in environment {
