@@ -107,8 +107,9 @@ final class DocumentPipeline: Service, Sendable {
             }
         } onGracefulShutdown: {
             // Workers finish the document in hand; what is still queued stays pending and is
-            // resumed at the next start.
+            // resumed at the next start. Watchers' streams end so they do not hold the server open.
             self.queueInput.finish()
+            self.events.endAll()
         }
     }
 

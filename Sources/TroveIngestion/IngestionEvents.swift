@@ -27,9 +27,9 @@ final class IngestionEvents: Sendable {
         self.bufferLimit = bufferLimit
     }
 
-    /// A stream of the events for `collection` (empty: all) and `documentIDs` (empty: all),
-    /// until the stream is dropped.
-    func subscribe(collection: String, documentIDs: Set<String>) -> AsyncStream<Trove_V1_IngestionEvent> {
+    /// A stream of the events for `collection` (empty: all) and `documentIDs` (empty: all), and
+    /// a function that ends it.
+    func subscribe(collection: String, documentIDs: Set<String>) -> (events: AsyncStream<Trove_V1_IngestionEvent>, end: @Sendable () -> Void) {
         let (stream, continuation) = AsyncStream.makeStream(of: Trove_V1_IngestionEvent.self, bufferingPolicy: .bufferingNewest(self.bufferLimit))
         let id = self.state.withLock { state in
             let id = state.nextID
@@ -40,7 +40,19 @@ final class IngestionEvents: Sendable {
         continuation.onTermination = { [weak self] _ in
             _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
         }
-        return stream
+        return (stream, { continuation.finish() })
+    }
+
+    /// Ends every stream (at shutdown, so watchers do not hold the server open).
+    func endAll() {
+        let continuations = self.state.withLock { state in
+            let continuations = state.subscribers.values.map(\.continuation)
+            state.subscribers.removeAll()
+            return continuations
+        }
+        for continuation in continuations {
+            continuation.finish()
+        }
     }
 
     /// How many watchers are subscribed.

@@ -288,9 +288,14 @@ public struct IngestionService: Trove_V1_Ingestion.SimpleServiceProtocol {
         for id in request.documentIds {
             try Self.checkDocumentID(id, field: "document_ids")
         }
-        let stream = self.events.subscribe(collection: request.collection, documentIDs: Set(request.documentIds))
-        for await event in stream {
-            try await response.write(event)
+        let subscription = self.events.subscribe(collection: request.collection, documentIDs: Set(request.documentIds))
+        // gRPC reports a cancelled call through the handle, not by cancelling this task.
+        try await withRPCCancellationHandler {
+            for await event in subscription.events {
+                try await response.write(event)
+            }
+        } onCancelRPC: {
+            subscription.end()
         }
     }
 

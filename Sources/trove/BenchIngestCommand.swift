@@ -108,14 +108,21 @@ struct BenchIngestCommand: AsyncParsableCommand {
             for _ in 0..<self.parallel { startNext() }
             while try await group.next() != nil { startNext() }
         }
-        var status = Trove_V1_SystemStatus()
+        // Done when no document is pending or processing (two one-row lists: cheap to ask often).
         while true {
-            status = try await ingestion.getSystemStatus(.init())
-            let settled = (status.documentsByStatus["completed"] ?? 0) + (status.documentsByStatus["failed"] ?? 0)
-            if settled >= UInt64(files.count) && status.queuedJobs == 0 { break }
+            var unsettled = 0
+            for state in [Trove_V1_DocumentStatus.pending, .processing] {
+                unsettled += try await ingestion.listDocuments(.with {
+                    $0.collection = "bench"
+                    $0.status = state
+                    $0.page = .with { $0.pageSize = 1 }
+                }).documents.count
+            }
+            if unsettled == 0 { break }
             try await Task.sleep(for: .milliseconds(100))
         }
         let seconds = (ContinuousClock.now - start).seconds
+        let status = try await ingestion.getSystemStatus(.init())
 
         // The chunks, for the peer, and queries made from them.
         var lines = Data()
@@ -210,8 +217,8 @@ struct BenchIngestCommand: AsyncParsableCommand {
         for (name, ours, theirs, higherIsBetter) in rows {
             let ratio = theirs.map { theirs in higherIsBetter ? ours / theirs : theirs / ours }
             print(
-                padded(name, 18) + padded(IngestProgress.format(ours, digits: 2), 12)
-                    + padded(theirs.map { IngestProgress.format($0, digits: 2) } ?? "-", 12)
+                padded(name, 18) + padded(IngestProgress.format(ours, digits: 3), 12)
+                    + padded(theirs.map { IngestProgress.format($0, digits: 3) } ?? "-", 12)
                     + (ratio.map { IngestProgress.format($0, digits: 2) + "×" } ?? "-")
             )
         }

@@ -406,6 +406,29 @@ extension IngestionTests {
     }
 }
 
+extension IngestionTests {
+    @Test("SIGTERM stops the server while a WatchIngestion stream is open")
+    func shutdownWithWatcher() async throws {
+        let trove = try await TroveProcess.start(environment: ["TROVE_EMBEDDING_PROVIDER": "hashing"])
+        defer { Task { await trove.stopAndRemove() } }
+        try await withClient(trove) { client in
+            let service = Trove_V1_Ingestion.Client(wrapping: client)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try? await service.watchIngestion(.init()) { response in
+                        for try await _ in response.messages {}
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(300))
+                trove.signal(SIGTERM)
+                let status = try await trove.waitForExit(timeout: .seconds(15))
+                #expect(status != nil, "still running 15 s after SIGTERM")
+                group.cancelAll()
+            }
+        }
+    }
+}
+
 /// A TCP port on loopback that nothing listens on right now.
 func freePort() throws -> Int {
     let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
