@@ -16,6 +16,10 @@ import TroveContracts
 /// `processing` one (an attempt a crash cut short), is queued again. Every write an attempt
 /// makes is idempotent — chunk and vector ids are derived from the document id and the chunk's
 /// sequence — so redoing an attempt replaces what a cut-short one wrote instead of adding to it.
+///
+/// One ingestion process per metadata database: status changes are version-checked, but a
+/// second process starting up would take the first one's `processing` documents back to
+/// `pending` (there is no lease on an attempt yet).
 final class DocumentPipeline: Service, Sendable {
     struct Configuration: Sendable {
         var workers: Int

@@ -123,8 +123,8 @@ struct ServeAllTests {
         }
     }
 
-    @Test("RPCs that are not built yet answer UNIMPLEMENTED and say what is missing")
-    func unimplemented() async throws {
+    @Test("Each service answers from its own store under the data directory")
+    func storesUnderDataDirectory() async throws {
         let trove = try await TroveProcess.start()
         defer { Task { await trove.stopAndRemove() } }
         try await withClient(trove) { client in
@@ -147,14 +147,14 @@ struct ServeAllTests {
             #expect(try await vectors.listCollections(Trove_V1_ListVectorCollectionsRequest()).collections.map(\.name) == ["all"])
             #expect(FileManager.default.fileExists(atPath: trove.dataDirectory + "/vectors/all/collection.json"))
 
-            var errors: [RPCError?] = []
-            errors.append(await #expect(throws: RPCError.self) {
-                _ = try await Trove_V1_Ingestion.Client(wrapping: client).search(.with { $0.query = "hello" })
-            })
-            for error in errors {
-                #expect(error?.code == .unimplemented)
-                #expect(error?.message.contains("not implemented yet:") == true, "\(String(describing: error?.message))")
+            // And ingestion, which reaches the others through their clients.
+            let missing = await #expect(throws: RPCError.self) {
+                _ = try await Trove_V1_Ingestion.Client(wrapping: client).search(.with {
+                    $0.collection = "absent"
+                    $0.query = "hello"
+                })
             }
+            #expect(missing?.code == .notFound)
         }
     }
 

@@ -310,7 +310,7 @@ struct CollectionAndDocumentTests {
             #expect(completed.errorMessage.isEmpty)
             #expect(completed.version == document.version + 5)
             await expectRPCError(.failedPrecondition, field: "status") {
-                _ = try await client.moveDocument(document.id, to: .pending)
+                _ = try await client.moveDocument(document.id, to: .processing)
             }
             await expectRPCError(.notFound, field: "id") {
                 _ = try await client.moveDocument(UUID().uuidString, to: .processing)
