@@ -93,6 +93,61 @@ struct CommandLineTests {
         #expect(result.stderr.contains("listen"))
         #expect(result.stderr.contains("TROVE_LISTEN"))
     }
+
+    @Test("trove ingest, search, docs, collections and status: a directory in, readable answers out")
+    func ingestAndSearch() async throws {
+        let trove = try await TroveProcess.start()
+        defer { Task { await trove.stopAndRemove() } }
+        let addr = ["--addr", trove.address]
+        let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Samples").standardized.path
+
+        let ingest = try runTrove(["ingest", samples, "--collection", "cli", "--include", "*.md", "--exclude", "rust-*", "--meta", "source=samples"] + addr)
+        #expect(ingest.status == 0, "\(ingest.stdout)\(ingest.stderr)")
+        let markdown = try FileManager.default.contentsOfDirectory(atPath: samples).filter { $0.hasSuffix(".md") && !$0.hasPrefix("rust-") }
+        #expect(ingest.stdout.contains("\(markdown.count) files"), "\(ingest.stdout)")
+        #expect(ingest.stdout.contains("\(markdown.count) completed"), "\(ingest.stdout)")
+        #expect(ingest.stdout.contains("created collection 'cli'") || ingest.stderr.contains("created collection 'cli'"))
+        #expect(!ingest.stdout.contains("rust-ownership.md"))
+
+        // Again: every file is a duplicate, nothing is processed twice.
+        let again = try runTrove(["ingest", samples, "--collection", "cli", "--include", "*.md", "--exclude", "rust-*"] + addr)
+        #expect(again.status == 0)
+        #expect(again.stdout.contains("\(markdown.count) duplicate"), "\(again.stdout)")
+
+        let search = try runTrove(["search", "how do I keep my sourdough starter alive", "--collection", "cli", "-k", "2"] + addr)
+        #expect(search.status == 0, "\(search.stderr)")
+        #expect(search.stdout.hasPrefix("1. sourdough-starter.md"), "\(search.stdout)")
+        #expect(search.stdout.contains("characters "))
+        let json = try runTrove(["search", "sourdough", "--collection", "cli", "--mode", "keyword", "--filter", "source=samples", "--json"] + addr)
+        #expect(json.status == 0, "\(json.stderr)")
+        let decoded = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        let hits = decoded?["hits"] as? [[String: Any]] ?? []
+        #expect(hits.first?["filename"] as? String == "sourdough-starter.md")
+        let none = try runTrove(["search", "sourdough", "--collection", "cli", "--filter", "source=elsewhere"] + addr)
+        #expect(none.stdout.contains("no results"))
+        let badFilter = try runTrove(["search", "x", "--collection", "cli", "--filter", "year>soon"] + addr)
+        #expect(badFilter.status != 0)
+        #expect(badFilter.stderr.contains("compares numbers"))
+
+        let docs = try runTrove(["docs", "ls", "--collection", "cli"] + addr)
+        #expect(docs.stdout.contains("\(markdown.count) documents"))
+        let line = docs.stdout.split(separator: "\n").first { $0.contains("sourdough-starter.md") }
+        let id = line.map { String($0.prefix(36)) } ?? ""
+        let show = try runTrove(["docs", "show", id] + addr)
+        #expect(show.stdout.contains("\"status\": \"DOCUMENT_STATUS_COMPLETED\"") || show.stdout.contains("\"status\":\"DOCUMENT_STATUS_COMPLETED\""), "\(show.stdout)")
+        let removed = try runTrove(["docs", "rm", id] + addr)
+        #expect(removed.stdout.contains("object deleted"), "\(removed.stdout)\(removed.stderr)")
+
+        let collections = try runTrove(["collections", "ls"] + addr)
+        #expect(collections.stdout.contains("cli"))
+        #expect(collections.stdout.contains("all-MiniLM-L6-v2"))
+        let status = try runTrove(["status"] + addr)
+        #expect(status.stdout.contains("\(markdown.count - 1) completed"), "\(status.stdout)")
+        #expect(try runTrove(["collections", "rm", "cli"] + addr).status == 0)
+        let missing = try runTrove(["docs", "show", id] + addr)
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("notFound"), "\(missing.stderr)")
+    }
 }
 
 func runTroveWithEnvironment(_ arguments: [String], environment: [String: String]) throws -> (status: Int32, stderr: String) {
