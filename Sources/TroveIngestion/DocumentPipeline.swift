@@ -7,6 +7,7 @@ import SwiftProtobuf
 import Synchronization
 import TextProcessing
 import TroveContracts
+import TroveCore
 
 /// Turns stored documents into chunks and vectors, one attempt at a time.
 ///
@@ -199,7 +200,7 @@ final class DocumentPipeline: Service, Sendable {
         let (_, bytes) = try await self.timed(.storage) {
             try await self.downstream.getObject(start.location, limit: self.configuration.maxDocumentBytes)
         }
-        let digest = SHA256.hash(data: bytes).hexadecimal
+        let digest = SHA256.hash(data: bytes).lowercaseHex
         guard digest == document.sha256 else {
             throw PipelineError.permanent(
                 code: .dataLoss,
@@ -473,7 +474,7 @@ final class DocumentPipeline: Service, Sendable {
         var bytes = Array(SHA256.hash(data: Array("trove-chunk/\(document)/\(sequence)".utf8)).prefix(16))
         bytes[6] = (bytes[6] & 0x0F) | 0x80
         bytes[8] = (bytes[8] & 0x3F) | 0x80
-        let hex = bytes.hexadecimal
+        let hex = bytes.lowercaseHex
         var text = ""
         text.reserveCapacity(36)
         for (index, character) in hex.enumerated() {
@@ -507,20 +508,19 @@ final class DocumentPipeline: Service, Sendable {
 
     func timed<T: Sendable>(_ stage: Stage, _ body: () async throws -> T) async throws -> T {
         let start = ContinuousClock.now
-        defer {
-            let elapsed = ContinuousClock.now - start
-            self.state.withLock { $0.stageTime[stage, default: .zero] += elapsed }
-        }
+        defer { self.record(stage, since: start) }
         return try await body()
     }
 
     private func timedSync<T>(_ stage: Stage, _ body: () throws -> T) throws -> T {
         let start = ContinuousClock.now
-        defer {
-            let elapsed = ContinuousClock.now - start
-            self.state.withLock { $0.stageTime[stage, default: .zero] += elapsed }
-        }
+        defer { self.record(stage, since: start) }
         return try body()
+    }
+
+    private func record(_ stage: Stage, since start: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - start
+        self.state.withLock { $0.stageTime[stage, default: .zero] += elapsed }
     }
 }
 
@@ -535,17 +535,4 @@ struct PipelineError: Error, CustomStringConvertible {
     }
 
     var description: String { self.message }
-}
-
-extension Sequence where Element == UInt8 {
-    /// Lower-case hexadecimal.
-    var hexadecimal: String {
-        let digits = Array("0123456789abcdef".utf8)
-        var bytes: [UInt8] = []
-        for byte in self {
-            bytes.append(digits[Int(byte >> 4)])
-            bytes.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
 }

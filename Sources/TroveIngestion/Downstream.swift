@@ -87,29 +87,9 @@ extension IngestionService.Downstream {
         }
     }
 
-    /// Every chunk of a document, in sequence order.
-    func allChunks(of documentID: String) async throws -> [Trove_V1_Chunk] {
-        var chunks: [Trove_V1_Chunk] = []
-        var token = ""
-        repeat {
-            let page = try await self.metadata.listChunks(.with {
-                $0.documentID = documentID
-                $0.page = .with {
-                    $0.pageSize = 1000
-                    $0.pageToken = token
-                }
-            })
-            chunks += page.chunks
-            token = page.nextPageToken
-        } while !token.isEmpty
-        return chunks
-    }
-
     /// Every document of a collection with a status (unspecified: every status).
     func allDocuments(collection: String = "", status: Trove_V1_DocumentStatus = .unspecified) async throws -> [Trove_V1_Document] {
-        var documents: [Trove_V1_Document] = []
-        var token = ""
-        repeat {
+        try await allPages { token in
             let page = try await self.metadata.listDocuments(.with {
                 $0.collection = collection
                 $0.status = status
@@ -118,10 +98,16 @@ extension IngestionService.Downstream {
                     $0.pageToken = token
                 }
             })
-            documents += page.documents
-            token = page.nextPageToken
-        } while !token.isEmpty
-        return documents
+            return (page.documents, page.nextPageToken)
+        }
+    }
+
+    /// Every collection in the metadata service.
+    func allCollections() async throws -> [Trove_V1_Collection] {
+        try await allPages { token in
+            let page = try await self.metadata.listCollections(.with { $0.page = .with { $0.pageToken = token } })
+            return (page.collections, page.nextPageToken)
+        }
     }
 
     /// Removes a document's vectors from its collection; a missing collection has none.
@@ -134,6 +120,25 @@ extension IngestionService.Downstream {
         } catch let error as RPCError where error.code == .notFound {
             return 0
         }
+    }
+}
+
+/// The items of every page of a list call, following its page tokens from the first page.
+func allPages<Item>(_ fetch: (_ token: String) async throws -> (items: [Item], next: String)) async throws -> [Item] {
+    var items: [Item] = []
+    var token = ""
+    repeat {
+        let page = try await fetch(token)
+        items += page.items
+        token = page.next
+    } while !token.isEmpty
+    return items
+}
+
+extension Duration {
+    /// Whole microseconds, for the timings RPC answers report.
+    var wholeMicroseconds: UInt64 {
+        UInt64(max(0, self / .microseconds(1)))
     }
 }
 

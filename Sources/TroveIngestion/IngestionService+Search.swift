@@ -83,7 +83,7 @@ extension IngestionService {
         var clock = ContinuousClock.now
         func lap(_ name: String) {
             let now = ContinuousClock.now
-            timings[name] = UInt64(max(0, (now - clock) / .microseconds(1)))
+            timings[name] = (now - clock).wholeMicroseconds
             clock = now
         }
         let embedded = try await self.downstream.embedding.embed(.with {
@@ -134,7 +134,7 @@ extension IngestionService {
             $0.limit = UInt32(limit)
             if request.hasFilter { $0.filter = request.filter }
         }).matches
-        timings["keyword"] = UInt64(max(0, (ContinuousClock.now - start) / .microseconds(1)))
+        timings["keyword"] = (ContinuousClock.now - start).wholeMicroseconds
         return matches
     }
 

@@ -117,13 +117,7 @@ public struct IngestionService: Trove_V1_Ingestion.SimpleServiceProtocol {
     }
 
     public func listCollections(request: Trove_V1_ListIngestionCollectionsRequest, context: ServerContext) async throws -> Trove_V1_ListIngestionCollectionsResponse {
-        var collections: [Trove_V1_Collection] = []
-        var token = ""
-        repeat {
-            let page = try await self.downstream.metadata.listCollections(.with { $0.page = .with { $0.pageToken = token } })
-            collections += page.collections
-            token = page.nextPageToken
-        } while !token.isEmpty
+        let collections = try await self.downstream.allCollections()
         let vectors = try await self.downstream.vectorSearch.listCollections(.init()).collections
         let vectorCounts = Dictionary(vectors.map { ($0.name, $0.count) }, uniquingKeysWith: { first, _ in first })
         var summaries: [Trove_V1_CollectionSummary] = []
@@ -199,7 +193,7 @@ public struct IngestionService: Trove_V1_Ingestion.SimpleServiceProtocol {
             }
             let (info, stored) = try await self.downstream.getObject(reference, limit: self.configuration.maxDocumentBytes)
             bytes = stored
-            digest = info.sha256.isEmpty ? SHA256.hash(data: stored).hexadecimal : info.sha256
+            digest = info.sha256.isEmpty ? SHA256.hash(data: stored).lowercaseHex : info.sha256
             location = reference
             if filename.isEmpty {
                 filename = String(reference.key.split(separator: "/").last ?? Substring(reference.key))
@@ -224,7 +218,7 @@ public struct IngestionService: Trove_V1_Ingestion.SimpleServiceProtocol {
                 received.append(contentsOf: chunk)
             }
             bytes = received
-            digest = hasher.finalize().hexadecimal
+            digest = hasher.finalize().lowercaseHex
             location = .with {
                 $0.bucket = self.configuration.bucket
                 $0.key = header.collection + "/" + digest
@@ -355,7 +349,7 @@ public struct IngestionService: Trove_V1_Ingestion.SimpleServiceProtocol {
         status.queuedJobs = UInt64(self.pipeline.queuedJobs)
         status.cacheHitRate = self.cache.hitRate
         for (stage, time) in self.pipeline.stageTimes {
-            status.stageTimeUs[stage.rawValue] = UInt64(max(0, time / .microseconds(1)))
+            status.stageTimeUs[stage.rawValue] = time.wholeMicroseconds
         }
         func check(_ name: String, _ probe: () async throws -> Void) async {
             do {

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import TroveCore
 
 /// API key secrets: 256 random bits handed to the caller once, and the SHA-256 the store keeps.
 ///
@@ -22,13 +23,6 @@ enum APIKeySecret {
 
     /// Lower-case hex SHA-256 of the secret's UTF-8 bytes.
     static func hash(_ secret: String) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var hex = [UInt8]()
-        hex.reserveCapacity(64)
-        for byte in SHA256.hash(data: Data(secret.utf8)) {
-            hex.append(digits[Int(byte >> 4)])
-            hex.append(digits[Int(byte & 0x0f)])
-        }
-        return String(decoding: hex, as: UTF8.self)
+        SHA256.hash(data: Data(secret.utf8)).lowercaseHex
     }
 }

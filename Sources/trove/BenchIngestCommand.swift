@@ -95,18 +95,8 @@ struct BenchIngestCommand: AsyncParsableCommand {
         let ingestion = Trove_V1_Ingestion.Client(wrapping: client)
         _ = try await ingestion.createCollection(.with { $0.name = "bench" })
         let start = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var next = 0
-            func startNext() {
-                guard next < files.count else { return }
-                let file = files[next]
-                next += 1
-                group.addTask {
-                    _ = try await IngestCommand.upload(file, collection: "bench", metadata: .init(), ingestion: ingestion)
-                }
-            }
-            for _ in 0..<self.parallel { startNext() }
-            while try await group.next() != nil { startNext() }
+        try await forEach(files, atOnce: self.parallel) { file in
+            _ = try await IngestCommand.upload(file, collection: "bench", metadata: .init(), ingestion: ingestion)
         }
         // Done when no document is pending or processing (two one-row lists: cheap to ask often).
         while true {

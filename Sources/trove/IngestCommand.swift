@@ -92,26 +92,14 @@ struct IngestCommand: AsyncParsableCommand {
         ingestion: Trove_V1_Ingestion.Client<some ClientTransport>,
         progress: IngestProgress
     ) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var next = 0
-            func startNext() {
-                guard next < files.count else { return }
-                let file = files[next]
-                next += 1
-                group.addTask {
-                    do {
-                        let response = try await Self.upload(file, collection: self.collection, metadata: metadata, ingestion: ingestion)
-                        progress.uploaded(file, response: response)
-                    } catch let error as RPCError {
-                        progress.rejected(file, reason: "\(error.code): \(error.message)")
-                    } catch {
-                        progress.rejected(file, reason: "\(error)")
-                    }
-                }
-            }
-            for _ in 0..<self.parallel { startNext() }
-            while try await group.next() != nil {
-                startNext()
+        try await forEach(files, atOnce: self.parallel) { file in
+            do {
+                let response = try await Self.upload(file, collection: self.collection, metadata: metadata, ingestion: ingestion)
+                progress.uploaded(file, response: response)
+            } catch let error as RPCError {
+                progress.rejected(file, reason: "\(error.code): \(error.message)")
+            } catch {
+                progress.rejected(file, reason: "\(error)")
             }
         }
     }
@@ -150,6 +138,21 @@ struct IngestCommand: AsyncParsableCommand {
             metadata.fields[String(pair[..<equals])] = jsonValue(String(pair[pair.index(after: equals)...]))
         }
         return metadata
+    }
+}
+
+/// Runs `body` for every item, at most `limit` at a time, in order of starting.
+func forEach<Item: Sendable>(_ items: [Item], atOnce limit: Int, _ body: @escaping @Sendable (Item) async throws -> Void) async throws {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        var next = items.makeIterator()
+        for _ in 0..<limit {
+            guard let item = next.next() else { break }
+            group.addTask { try await body(item) }
+        }
+        while try await group.next() != nil {
+            guard let item = next.next() else { continue }
+            group.addTask { try await body(item) }
+        }
     }
 }
 

@@ -169,15 +169,9 @@ final class IngestProgress: Sendable {
         if let text { FileHandle.standardError.write(Data(text.utf8)) }
     }
 
+    /// `value` with `digits` decimals.
     static func format(_ value: Double, digits: Int) -> String {
-        let scale = pow(10, Double(digits))
-        let rounded = (value * scale).rounded() / scale
-        var text = "\(rounded)"
-        if let dot = text.firstIndex(of: ".") {
-            let decimals = text.distance(from: dot, to: text.endIndex) - 1
-            if decimals < digits { text += String(repeating: "0", count: digits - decimals) }
-        }
-        return text
+        String(format: "%.\(digits)f", value)
     }
 
     private static func clock(_ seconds: Double) -> String {
