@@ -48,6 +48,7 @@ let package = Package(
                 .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 logging,
             ],
             swiftSettings: swiftSettings
@@ -277,7 +278,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TroveCoreTests",
-            dependencies: ["TroveCore", .product(name: "Yams", package: "Yams")],
+            dependencies: ["TroveCore", "TroveContracts", grpcCore, .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

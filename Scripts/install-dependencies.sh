@@ -20,6 +20,8 @@ for package in libcurl4-openssl-dev pkg-config libopenblas-dev; do
   dpkg -s "$package" >/dev/null 2>&1 || apt_packages+=("$package")
 done
 command -v python3 >/dev/null || apt_packages+=(python3 python3-pip python3-venv)
+# openssl makes the certificates of the TLS tests (and Scripts/make-deploy-secrets.sh).
+command -v openssl >/dev/null || apt_packages+=(openssl)
 if ((${#apt_packages[@]})); then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
@@ -31,12 +33,14 @@ fi
 Scripts/fetch-model.sh  # the built-in embedding model, into .trove-model/ (skipped when present)
 
 if [ "${1:-}" = "--test" ]; then
-  # grpcio and grpcio-tools for the interoperability tests; PyYAML for the deployment files;
+  # grpcio and grpcio-tools for the interoperability tests; PyYAML, kubernetes-validate,
+  # check-jsonschema (with the compose-spec schema) and dockerfile for the deployment files;
   # moto's S3 server (and boto3 to set up its IAM user) and nanio, which also checks presigned
   # URLs and percent-encoded keys, for the S3 backend's tests.
   [ -x .venv/bin/python ] || python3 -m venv --system-site-packages .venv
-  if ! .venv/bin/python -c "import grpc, grpc_tools, pytest, yaml, boto3, moto.server, flask_cors, nanio" 2>/dev/null; then
-    echo "installing Python packages into .venv: grpcio grpcio-tools pytest pyyaml boto3 moto[server] nanio"
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check grpcio grpcio-tools pytest pyyaml boto3 "moto[server]" nanio
+  if ! .venv/bin/python -c "import grpc, grpc_tools, pytest, yaml, boto3, moto.server, flask_cors, nanio, kubernetes_validate, check_jsonschema, dockerfile" 2>/dev/null; then
+    echo "installing Python packages into .venv: grpcio grpcio-tools pytest pyyaml boto3 moto[server] nanio kubernetes-validate check-jsonschema dockerfile"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check grpcio grpcio-tools pytest pyyaml boto3 "moto[server]" nanio \
+      "kubernetes-validate>=1.37" "check-jsonschema>=0.29" dockerfile
   fi
 fi

@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 echo "== build"
 swift build --build-tests
 
+echo "== deployment files"
+TROVE_BINARY="$(swift build --show-bin-path)/trove" Scripts/validate-deploy.sh
+
 echo "== swift tests"
 swift test --skip-build
 

@@ -21,17 +21,30 @@ public struct ClientConnection<Transport: ClientTransport>: Service {
 }
 
 extension ClientConnection where Transport == HTTP2ClientTransport.Posix {
-    /// A plaintext HTTP/2 client for the service at `address`.
-    public init(address: HostAndPort, maxMessageBytes: Int) throws {
+    /// An HTTP/2 client for the service at `address`: TLS as `tls` says (plaintext by default),
+    /// with `interceptors` on every call (the service credential, say).
+    ///
+    /// - Parameter serverName: The name to expect in the server's certificate, when it is not
+    ///   the address's host.
+    public init(
+        address: HostAndPort,
+        maxMessageBytes: Int,
+        tls: TroveConfiguration.TLS = .init(),
+        serverName: String? = nil,
+        interceptors: [any ClientInterceptor] = []
+    ) throws {
         // The same message limit as the servers, both ways: grpc-swift-nio-transport 2.9.2
         // applies the request limit to responses too.
         var methodConfig = MethodConfig(names: [MethodConfig.Name(service: "")])
         methodConfig.maxRequestMessageBytes = maxMessageBytes
         methodConfig.maxResponseMessageBytes = maxMessageBytes
         let transport = try HTTP2ClientTransport.Posix(
-            target: .dns(host: address.host, port: address.port),
-            transportSecurity: .plaintext,
+            target: address.clientTarget,
+            transportSecurity: tls.clientSecurity,
             config: .defaults { config in
+                if let serverName {
+                    config.http2.authority = serverName
+                }
                 config.backoff.max = .seconds(5)
                 // Coalescing holds each write back for up to its delay in case another follows:
                 // it doubled the round trip of one call at a time (see trove bench ann).
@@ -39,6 +52,6 @@ extension ClientConnection where Transport == HTTP2ClientTransport.Posix {
             },
             serviceConfig: ServiceConfig(methodConfig: [methodConfig])
         )
-        self.init(client: GRPCClient(transport: transport))
+        self.init(client: GRPCClient(transport: transport, interceptors: interceptors))
     }
 }

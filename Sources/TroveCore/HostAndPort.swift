@@ -1,3 +1,4 @@
+import GRPCNIOTransportHTTP2
 /// A host and a TCP port, written `HOST:PORT` (`[::1]:PORT` for IPv6).
 public struct HostAndPort: Hashable, Sendable, CustomStringConvertible {
     public var host: String
@@ -34,6 +35,18 @@ public struct HostAndPort: Hashable, Sendable, CustomStringConvertible {
     /// Whether the host is an IP literal (or `localhost`), as a listener needs.
     public var isIPLiteralOrLocalhost: Bool {
         self.host == "localhost" || self.isIPv4 || self.isIPv6
+    }
+
+    /// Where a client connects: an IP literal as itself (TLS then checks the certificate against
+    /// the address: an IP cannot be sent as a TLS server name), a name through DNS.
+    public var clientTarget: any ResolvableTarget {
+        if self.isIPv4 {
+            return .ipv4(address: self.host, port: self.port)
+        }
+        if self.isIPv6 {
+            return .ipv6(address: self.host, port: self.port)
+        }
+        return .dns(host: self.host, port: self.port)
     }
 
     var isIPv4: Bool {

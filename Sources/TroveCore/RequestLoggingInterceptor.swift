@@ -29,39 +29,52 @@ public struct RequestLoggingInterceptor: ServerInterceptor {
                 metadata: ["method": "\(method)", "status": "\(code)", "duration_us": "\(micros)", "peer": "\(peer)"]
             )
         }
-        do {
-            var response = try await next(request, context)
-            switch response.accepted {
-            case .success(var contents):
-                let producer = contents.producer
-                contents.producer = { writer in
-                    do {
-                        let trailers = try await producer(writer)
-                        log("ok")
-                        return trailers
-                    } catch {
-                        log(Self.code(of: error))
-                        throw error
-                    }
-                }
-                response.accepted = .success(contents)
-            case .failure(let error):
-                log("\(error.code)")
-            }
-            return response
-        } catch {
-            log(Self.code(of: error))
-            throw error
+        return try await callObservingOutcome(next, request: request, context: context) { error in
+            log(error.map(statusName(of:)) ?? "ok")
         }
     }
+}
 
-    private static func code(of error: any Error) -> String {
-        if let error = error as? RPCError {
-            return "\(error.code)"
+/// The name of the gRPC status an error ends a call with, e.g. "permissionDenied".
+func statusName(of error: any Error) -> String {
+    switch error {
+    case let error as RPCError: "\(error.code)"
+    case let error as any RPCErrorConvertible: "\(error.rpcErrorCode)"
+    default: "unknown"
+    }
+}
+
+/// Runs the rest of the interceptor chain and the handler, and calls `outcome` once when the
+/// call has ended: with nil when it succeeded, with the error it ended with otherwise (thrown
+/// before the response, refused in it, or thrown while its messages were written).
+func callObservingOutcome<Input: Sendable, Output: Sendable>(
+    _ next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>,
+    request: StreamingServerRequest<Input>,
+    context: ServerContext,
+    outcome: @escaping @Sendable ((any Error)?) -> Void
+) async throws -> StreamingServerResponse<Output> {
+    do {
+        var response = try await next(request, context)
+        switch response.accepted {
+        case .success(var contents):
+            let producer = contents.producer
+            contents.producer = { writer in
+                do {
+                    let trailers = try await producer(writer)
+                    outcome(nil)
+                    return trailers
+                } catch {
+                    outcome(error)
+                    throw error
+                }
+            }
+            response.accepted = .success(contents)
+        case .failure(let error):
+            outcome(error)
         }
-        if let error = error as? any RPCErrorConvertible {
-            return "\(error.rpcErrorCode)"
-        }
-        return "unknown"
+        return response
+    } catch {
+        outcome(error)
+        throw error
     }
 }

@@ -10,8 +10,8 @@ import ServiceLifecycle
 public struct ServiceHost: Service {
     /// Where the services are offered.
     public enum Listener: Sendable {
-        /// HTTP/2 on a TCP address; port 0 picks a free port.
-        case http2(HostAndPort, maxMessageBytes: Int)
+        /// HTTP/2 on a TCP address (port 0 picks a free port), with TLS when configured.
+        case http2(HostAndPort, maxMessageBytes: Int, tls: TroveConfiguration.TLS = .init())
         /// grpc-swift's in-process transport, for services in the same process.
         case inProcess(InProcessTransport.Server)
     }
@@ -21,6 +21,7 @@ public struct ServiceHost: Service {
     public let listener: Listener
     let services: [any RegistrableRPCService]
     let health: HealthStatusBoard
+    let interceptors: [any ServerInterceptor]
     let logger: Logger
     let onListening: @Sendable (HostAndPort) -> Void
 
@@ -28,12 +29,14 @@ public struct ServiceHost: Service {
     ///   - services: The services to offer; health is added.
     ///   - health: The board to mark serving once listening (shared by every listener of a
     ///     process); marked not serving on shutdown.
+    ///   - interceptors: Run for every call after request logging (access control, audit).
     ///   - onListening: Called with the bound address of an HTTP/2 listener.
     public init(
         name: String,
         listener: Listener,
         services: [any RegistrableRPCService],
         health: HealthStatusBoard,
+        interceptors: [any ServerInterceptor] = [],
         logger: Logger,
         onListening: @escaping @Sendable (HostAndPort) -> Void = { _ in }
     ) {
@@ -41,18 +44,19 @@ public struct ServiceHost: Service {
         self.listener = listener
         self.services = services
         self.health = health
+        self.interceptors = interceptors
         self.logger = logger
         self.onListening = onListening
     }
 
     public func run() async throws {
         let services = self.services + [HealthService(board: self.health)]
-        let interceptors: [any ServerInterceptor] = [RequestLoggingInterceptor(logger: self.logger)]
+        let interceptors: [any ServerInterceptor] = [RequestLoggingInterceptor(logger: self.logger)] + self.interceptors
         switch self.listener {
-        case .http2(let address, let maxMessageBytes):
+        case .http2(let address, let maxMessageBytes, let tls):
             let transport = HTTP2ServerTransport.Posix(
                 address: address.socketAddress,
-                transportSecurity: .plaintext,
+                transportSecurity: tls.serverSecurity,
                 config: .defaults { config in
                     config.rpc.maxRequestPayloadSize = maxMessageBytes
                     // The default 64 KiB window makes a client stream wait a round trip every
@@ -67,7 +71,10 @@ public struct ServiceHost: Service {
             try await self.serve(server) {
                 let bound = try await transport.listeningAddress
                 let address = HostAndPort(bound) ?? address
-                self.logger.info("listening", metadata: ["service": "\(self.name)", "address": "\(address)"])
+                self.logger.info(
+                    "listening",
+                    metadata: ["service": "\(self.name)", "address": "\(address)", "tls": "\(tls.isEnabled ? (tls.requireClientCertificate ? "mutual" : "on") : "off")"]
+                )
                 self.onListening(address)
             }
         case .inProcess(let transport):
@@ -93,6 +100,40 @@ public struct ServiceHost: Service {
         } onGracefulShutdown: {
             health.setAll(.notServing)
             server.beginGracefulShutdown()
+        }
+    }
+}
+
+extension TroveConfiguration.TLS {
+    /// The listener's security: plaintext, TLS, or TLS that requires client certificates signed
+    /// by `ca_file` (any host name: clients have none to check).
+    var serverSecurity: HTTP2ServerTransport.Posix.TransportSecurity {
+        guard self.isEnabled else { return .plaintext }
+        return .tls(
+            certificateChain: [.file(path: self.certificateFile, format: .pem)],
+            privateKey: .file(path: self.privateKeyFile, format: .pem)
+        ) { config in
+            if !self.caFile.isEmpty {
+                config.trustRoots = .certificates([.file(path: self.caFile, format: .pem)])
+            }
+            if self.requireClientCertificate {
+                config.clientCertificateVerification = .noHostnameVerification
+            }
+        }
+    }
+
+    /// A client's security towards a Trove listener: TLS verifying the server against `ca_file`
+    /// (or the system's roots), presenting this process's certificate when it has one.
+    public var clientSecurity: HTTP2ClientTransport.Posix.TransportSecurity {
+        guard self.isEnabled || !self.caFile.isEmpty else { return .plaintext }
+        return .tls { config in
+            if !self.certificateFile.isEmpty {
+                config.certificateChain = [.file(path: self.certificateFile, format: .pem)]
+                config.privateKey = .file(path: self.privateKeyFile, format: .pem)
+            }
+            if !self.caFile.isEmpty {
+                config.trustRoots = .certificates([.file(path: self.caFile, format: .pem)])
+            }
         }
     }
 }

@@ -129,6 +129,9 @@ public struct TroveConfiguration: Sendable {
     public var metadata = Metadata()
     public var embedding = Embedding()
     public var vectorSearch = VectorSearch()
+    public var auth = Auth()
+    public var tls = TLS()
+    public var metrics = Metrics()
 
     /// The defaults.
     public init() {}
@@ -300,6 +303,9 @@ public struct TroveConfiguration: Sendable {
             default: defaults.vectorSearch.snapshotAfterLogBytes,
             range: (1 << 10)...(1 << 40)
         )
+        self.auth = try Self.readAuth(&reader)
+        self.tls = try Self.readTLS(&reader)
+        self.metrics = try Self.readMetrics(&reader)
     }
 
     private static func readIngestion(_ reader: inout ConfigurationReader) throws -> Ingestion {

@@ -335,13 +335,25 @@ public struct MetadataService: Trove_V1_Metadata.SimpleServiceProtocol {
 
     public func authenticateApiKey(request: Trove_V1_AuthenticateApiKeyRequest, context: ServerContext) async throws -> Trove_V1_ApiKey {
         guard !request.secret.isEmpty else {
-            throw RPCError(code: .unauthenticated, message: "secret: no API key was presented")
+            throw RPCError(code: .invalidArgument, message: "secret: is required")
         }
         guard let key = try await self.store.authenticateAPIKey(secretHash: APIKeySecret.hash(request.secret)) else {
             // Never echo the secret: the message goes back to whoever presented it, and into logs.
             throw RPCError(code: .unauthenticated, message: "secret: the API key is unknown or revoked")
         }
         return Trove_V1_ApiKey(key)
+    }
+
+    /// The stored key a secret belongs to, nil when unknown or revoked: the access interceptor
+    /// of the process that runs the metadata service asks here instead of over gRPC.
+    public func resolveAPIKey(secret: String) async throws -> Trove_V1_ApiKey? {
+        try await self.store.authenticateAPIKey(secretHash: APIKeySecret.hash(secret)).map(Trove_V1_ApiKey.init)
+    }
+
+    /// Writes audit events from this process's own listeners.
+    public func recordAuditEvents(_ events: [Trove_V1_AuditEvent]) async throws {
+        let now = Date()
+        _ = try await self.store.recordAuditEvents(events.map { AuditEvent($0, now: now) })
     }
 
     // MARK: Audit

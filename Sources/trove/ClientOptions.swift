@@ -4,13 +4,66 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import TroveCore
 
-/// `--addr` and a connected client, for every command that talks to a running Trove.
+/// `--addr`, the key, TLS and a connected client, for every command that talks to a running Trove.
 struct ClientOptions: ParsableArguments {
     @Option(name: .long, help: "Address of the Trove service (HOST:PORT).")
     var addr: String = "127.0.0.1:7420"
 
     @Option(name: .long, help: "Seconds to wait for each call.")
     var timeout: Double = 30
+
+    @Option(name: .long, help: ArgumentHelp("API key, sent as 'authorization: Bearer KEY' (default: $TROVE_API_KEY).", valueName: "key"))
+    var apiKey: String?
+
+    @Flag(name: .long, help: "Use TLS, trusting the system's roots (implied by the other --tls options).")
+    var tls = false
+
+    @Option(name: .long, help: ArgumentHelp("PEM roots to verify the server's certificate with.", valueName: "file"))
+    var tlsCa: String?
+
+    @Option(name: .long, help: ArgumentHelp("PEM client certificate, for servers that require one (with --tls-key).", valueName: "file"))
+    var tlsCert: String?
+
+    @Option(name: .long, help: ArgumentHelp("PEM private key of --tls-cert.", valueName: "file"))
+    var tlsKey: String?
+
+    @Option(name: .long, help: ArgumentHelp("Name to expect in the server's certificate, when not the --addr host.", valueName: "name"))
+    var tlsServerName: String?
+
+    func validate() throws {
+        if (self.tlsCert == nil) != (self.tlsKey == nil) {
+            throw ValidationError("--tls-cert and --tls-key go together")
+        }
+    }
+
+    /// The TLS files are read when connecting, not when parsing: a health check written into a
+    /// deployment file parses anywhere, and fails plainly where its files are missing.
+    private func checkFiles() throws {
+        for (flag, path) in [("--tls-ca", self.tlsCa), ("--tls-cert", self.tlsCert), ("--tls-key", self.tlsKey)] {
+            if let path, !FileManager.default.isReadableFile(atPath: path) {
+                throw CommandFailure("\(flag): cannot read \(path)")
+            }
+        }
+    }
+
+    /// The key to send: --api-key, else $TROVE_API_KEY.
+    var key: String? {
+        let key = self.apiKey ?? ProcessInfo.processInfo.environment["TROVE_API_KEY"]
+        return key?.isEmpty == false ? key : nil
+    }
+
+    var transportSecurity: HTTP2ClientTransport.Posix.TransportSecurity {
+        guard self.tls || self.tlsCa != nil || self.tlsCert != nil else { return .plaintext }
+        return .tls { config in
+            if let certificate = self.tlsCert, let key = self.tlsKey {
+                config.certificateChain = [.file(path: certificate, format: .pem)]
+                config.privateKey = .file(path: key, format: .pem)
+            }
+            if let roots = self.tlsCa {
+                config.trustRoots = .certificates([.file(path: roots, format: .pem)])
+            }
+        }
+    }
 
     var address: HostAndPort {
         get throws {
@@ -32,15 +85,20 @@ struct ClientOptions: ParsableArguments {
         _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Result
     ) async throws -> Result {
         let address = try self.address
+        try self.checkFiles()
         let transport = try HTTP2ClientTransport.Posix(
-            target: .dns(host: address.host, port: address.port),
-            transportSecurity: .plaintext,
+            target: address.clientTarget,
+            transportSecurity: self.transportSecurity,
             config: .defaults { config in
                 config.connection.maxIdleTime = nil
+                if let name = self.tlsServerName {
+                    config.http2.authority = name
+                }
             }
         )
+        let interceptors: [any ClientInterceptor] = self.key.map { [BearerTokenInterceptor(key: $0)] } ?? []
         do {
-            return try await withGRPCClient(transport: transport) { client in
+            return try await withGRPCClient(transport: transport, interceptors: interceptors) { client in
                 try await body(client)
             }
         } catch let error as RPCError {
@@ -60,8 +118,13 @@ struct CommandFailure: Error, CustomStringConvertible {
 
     init(_ error: RPCError, address: HostAndPort) {
         var text = "\(error.code): \(error.message)"
-        if error.code == .unavailable {
+        switch error.code {
+        case .unavailable:
             text += " (is Trove running at \(address)? Start it with `trove serve all`.)"
+        case .unauthenticated:
+            text += " (pass a key with --api-key or $TROVE_API_KEY; an admin makes one with `trove keys create`.)"
+        default:
+            break
         }
         self.description = text
     }

@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import GRPCInProcessTransport
+import GRPCNIOTransportHTTP2
 import Logging
 import MetadataStore
 import ObjectStores
@@ -42,36 +43,78 @@ struct ServiceAssembly {
     let onListening: @Sendable (String, HostAndPort) -> Void
 
     /// The lifecycle services to run, in start order (shutdown runs in reverse, so listeners
-    /// stop before the clients they use).
+    /// stop before the audit trail and the clients they use).
     func services(for role: ServeRole) throws -> [any Service] {
+        try self.configuration.tls.checkFiles()
+        let serviceKey = try self.configuration.auth.resolvedServiceKey()
+        if !self.configuration.auth.enabled {
+            self.logger.warning("auth is off: every caller may read, write and administer; set auth.enabled for anything but a trusted machine")
+        }
         guard let service = role.service else {
             return try self.allInOne()
         }
         let board = HealthStatusBoard(services: [service.grpcName])
         var lifecycle: [any Service] = []
+        // The service credential goes with every call to another service.
+        let outgoing: [any ClientInterceptor] = serviceKey.isEmpty ? [] : [BearerTokenInterceptor(key: serviceKey)]
+        func connect(_ endpoint: TroveConfiguration.Endpoint) throws -> ClientConnection<HTTP2ClientTransport.Posix> {
+            let connection = try ClientConnection(
+                address: endpoint.address,
+                maxMessageBytes: self.configuration.maxMessageBytes,
+                tls: self.configuration.tls,
+                interceptors: outgoing
+            )
+            lifecycle.append(connection)
+            return connection
+        }
+
         var downstream: IngestionService.Downstream?
+        var metadataClient: Trove_V1_Metadata.Client<HTTP2ClientTransport.Posix>?
         if service == .ingestion {
-            let objectStorage = try ClientConnection(address: self.configuration.objectStorage.endpoint.address, maxMessageBytes: self.configuration.maxMessageBytes)
-            let metadata = try ClientConnection(address: self.configuration.metadata.endpoint.address, maxMessageBytes: self.configuration.maxMessageBytes)
-            let embedding = try ClientConnection(address: self.configuration.embedding.endpoint.address, maxMessageBytes: self.configuration.maxMessageBytes)
-            let vectorSearch = try ClientConnection(address: self.configuration.vectorSearch.endpoint.address, maxMessageBytes: self.configuration.maxMessageBytes)
-            lifecycle += [objectStorage, metadata, embedding, vectorSearch]
+            let objectStorage = try connect(self.configuration.objectStorage.endpoint)
+            let metadata = try connect(self.configuration.metadata.endpoint)
+            let embedding = try connect(self.configuration.embedding.endpoint)
+            let vectorSearch = try connect(self.configuration.vectorSearch.endpoint)
+            metadataClient = Trove_V1_Metadata.Client(wrapping: metadata.client)
             downstream = IngestionService.Downstream(
                 objectStorage: Trove_V1_ObjectStorage.Client(wrapping: objectStorage.client),
                 metadata: Trove_V1_Metadata.Client(wrapping: metadata.client),
                 embedding: Trove_V1_Embedding.Client(wrapping: embedding.client),
                 vectorSearch: Trove_V1_VectorSearch.Client(wrapping: vectorSearch.client)
             )
+        } else if service != .metadata && self.configuration.auth.enabled {
+            metadataClient = Trove_V1_Metadata.Client(wrapping: try connect(self.configuration.metadata.endpoint).client)
         }
         let rpcService = try self.makeService(service, downstream: downstream)
+
+        // Keys and the audit trail live in the metadata service: its own process asks its
+        // store; the others ask it over gRPC with the service credential.
+        let auditing = self.configuration.auth.enabled
+        let access: (interceptor: AccessInterceptor, auditTrail: AuditTrail?)
+        if let metadata = rpcService as? MetadataService {
+            let resolve: Authenticator.Resolve = { secret in try await metadata.resolveAPIKey(secret: secret) }
+            let write: AuditTrail.Write = { events in try await metadata.recordAuditEvents(events) }
+            access = self.accessControl(serviceKey: serviceKey, resolve: resolve, writeAudit: auditing ? write : nil)
+        } else if let metadataClient {
+            let resolve: Authenticator.Resolve = { secret in try await Self.resolve(secret: secret, with: metadataClient) }
+            let write: AuditTrail.Write = { events in _ = try await metadataClient.recordAuditEvents(.with { $0.events = events }) }
+            access = self.accessControl(serviceKey: serviceKey, resolve: resolve, writeAudit: auditing ? write : nil)
+        } else {
+            access = (AccessInterceptor(policy: .trove, authenticator: nil, auditTrail: nil), nil)
+        }
+        if let auditTrail = access.auditTrail {
+            lifecycle.append(auditTrail)
+        }
+
         lifecycle += self.backgroundServices(of: [rpcService])
         let listen = self.endpoint(of: service).listen
         lifecycle.append(
             ServiceHost(
                 name: service.rawValue,
-                listener: .http2(listen, maxMessageBytes: self.configuration.maxMessageBytes),
+                listener: .http2(listen, maxMessageBytes: self.configuration.maxMessageBytes, tls: self.configuration.tls),
                 services: [rpcService],
                 health: board,
+                interceptors: [access.interceptor],
                 logger: self.logger,
                 onListening: { address in self.onListening(service.rawValue, address) }
             )
@@ -90,17 +133,54 @@ struct ServiceAssembly {
             vectorSearch: Trove_V1_VectorSearch.Client(wrapping: client.client)
         )
         let services = try TroveServiceName.allCases.map { try self.makeService($0, downstream: downstream) }
-        return [client] + self.backgroundServices(of: services) + [
+        guard let metadata = services.lazy.compactMap({ $0 as? MetadataService }).first else {
+            preconditionFailure("all in one runs the metadata service")
+        }
+        // Only the HTTP/2 listener is guarded and audited: the in-process one carries the
+        // services' calls to each other and nothing else. Its users' writes are audited with
+        // auth off too (with no key id): they all come through this listener.
+        let resolve: Authenticator.Resolve = { secret in try await metadata.resolveAPIKey(secret: secret) }
+        let write: AuditTrail.Write = { events in try await metadata.recordAuditEvents(events) }
+        let access = self.accessControl(serviceKey: try self.configuration.auth.resolvedServiceKey(), resolve: resolve, writeAudit: write)
+        let lifecycle: [any Service] = [client] + (access.auditTrail.map { [$0] } ?? [])
+        return lifecycle + self.backgroundServices(of: services) + [
             ServiceHost(name: "all (in-process)", listener: .inProcess(inProcess.server), services: services, health: board, logger: self.logger),
             ServiceHost(
                 name: "all",
-                listener: .http2(self.configuration.listen, maxMessageBytes: self.configuration.maxMessageBytes),
+                listener: .http2(self.configuration.listen, maxMessageBytes: self.configuration.maxMessageBytes, tls: self.configuration.tls),
                 services: services,
                 health: board,
+                interceptors: [access.interceptor],
                 logger: self.logger,
                 onListening: { address in self.onListening("all", address) }
             ),
         ] + self.processingServices(of: services)
+    }
+
+    /// The access interceptor of a process's listeners and, with `writeAudit`, the audit trail
+    /// it writes to (a lifecycle service: it goes after the clients and before the listeners, so
+    /// it stops after the listeners and before the clients).
+    private func accessControl(
+        serviceKey: String,
+        resolve: @escaping Authenticator.Resolve,
+        writeAudit: AuditTrail.Write?
+    ) -> (interceptor: AccessInterceptor, auditTrail: AuditTrail?) {
+        let authenticator = self.configuration.auth.enabled
+            ? Authenticator(serviceKey: serviceKey, cacheTTL: .seconds(self.configuration.auth.keyCacheSeconds), resolve: resolve)
+            : nil
+        let auditTrail = writeAudit.map { AuditTrail(logger: self.logger, write: $0) }
+        return (AccessInterceptor(policy: .trove, authenticator: authenticator, auditTrail: auditTrail), auditTrail)
+    }
+
+    /// Asks the metadata service whose key a secret is; an unknown or revoked one is nil.
+    private static func resolve<Transport: ClientTransport>(secret: String, with metadata: Trove_V1_Metadata.Client<Transport>) async throws -> Trove_V1_ApiKey? {
+        do {
+            return try await metadata.authenticateApiKey(.with { $0.secret = secret })
+        } catch let error as RPCError where error.code == .unauthenticated && error.message.hasPrefix("secret:") {
+            // The metadata service's answer about the secret; any other refusal (of this
+            // service's own credential, say) is an error to report, not an unknown key.
+            return nil
+        }
     }
 
     /// Work a service does besides answering calls: the filesystem backend's lifecycle sweeper.

@@ -10,7 +10,8 @@ struct TroveCommand: AsyncParsableCommand {
         version: TroveVersion.current,
         subcommands: [
             ServeCommand.self, HealthCommand.self, IngestCommand.self, SearchCommand.self, StatusCommand.self,
-            CollectionsCommand.self, DocsCommand.self, ObjectsCommand.self, BenchCommand.self,
+            CollectionsCommand.self, DocsCommand.self, ObjectsCommand.self, KeysCommand.self, AuditCommand.self,
+            ConfigCommand.self, BenchCommand.self,
         ]
     )
 }

@@ -146,7 +146,7 @@ struct AdministrationTests {
             await expectRPCError(.unauthenticated, field: "secret") {
                 _ = try await client.authenticateApiKey(.with { $0.secret = "trove_guessed" })
             }
-            await expectRPCError(.unauthenticated, field: "secret") {
+            await expectRPCError(.invalidArgument, field: "secret") {
                 _ = try await client.authenticateApiKey(Trove_V1_AuthenticateApiKeyRequest())
             }
             await expectRPCError(.invalidArgument, field: "role") {
