@@ -10,6 +10,7 @@ let grpcCore: Target.Dependency = .product(name: "GRPCCore", package: "grpc-swif
 let grpcProtobuf: Target.Dependency = .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf")
 let swiftProtobuf: Target.Dependency = .product(name: "SwiftProtobuf", package: "swift-protobuf")
 let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
 
 let package = Package(
     name: "Trove",
@@ -28,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // Generated gRPC contracts (Protos/ -> Scripts/generate-protos.sh). Never edited by hand.
@@ -49,7 +52,11 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 logging,
+                metrics,
             ],
             swiftSettings: swiftSettings
         ),
@@ -147,7 +154,7 @@ let package = Package(
         .target(
             name: "TroveObjectStorage",
             dependencies: [
-                "TroveCore", "TroveContracts", "ObjectStores", grpcCore, swiftProtobuf, logging,
+                "TroveCore", "TroveContracts", "ObjectStores", grpcCore, swiftProtobuf, logging, metrics,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -155,19 +162,19 @@ let package = Package(
         .target(
             name: "TroveMetadata",
             dependencies: [
-                "TroveCore", "TroveContracts", "MetadataStore", "JSONFilter", grpcCore, swiftProtobuf, logging,
+                "TroveCore", "TroveContracts", "MetadataStore", "JSONFilter", grpcCore, swiftProtobuf, logging, metrics,
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "TroveEmbedding",
-            dependencies: ["TroveCore", "TroveContracts", "TextEmbedding", grpcCore, logging],
+            dependencies: ["TroveCore", "TroveContracts", "TextEmbedding", grpcCore, logging, metrics],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "TroveVectorSearch",
-            dependencies: ["TroveCore", "TroveContracts", "VectorIndex", "JSONFilter", grpcCore, swiftProtobuf, logging],
+            dependencies: ["TroveCore", "TroveContracts", "VectorIndex", "JSONFilter", grpcCore, swiftProtobuf, logging, metrics],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -179,6 +186,7 @@ let package = Package(
                 grpcCore,
                 swiftProtobuf,
                 logging,
+                metrics,
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -216,6 +224,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 logging,
             ],
             swiftSettings: swiftSettings

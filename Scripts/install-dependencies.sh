@@ -20,8 +20,10 @@ for package in libcurl4-openssl-dev pkg-config libopenblas-dev; do
   dpkg -s "$package" >/dev/null 2>&1 || apt_packages+=("$package")
 done
 command -v python3 >/dev/null || apt_packages+=(python3 python3-pip python3-venv)
-# openssl makes the certificates of the TLS tests (and Scripts/make-deploy-secrets.sh).
+# openssl makes the certificates of the TLS tests (and Scripts/make-deploy-secrets.sh); the
+# metrics tests read the metrics port with curl.
 command -v openssl >/dev/null || apt_packages+=(openssl)
+command -v curl >/dev/null || apt_packages+=(curl)
 if ((${#apt_packages[@]})); then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"

@@ -531,6 +531,19 @@ public struct TableStats: Sendable, Hashable {
 }
 
 /// Storage use of the metadata database.
+/// How much one collection holds.
+public struct CollectionCounts: Sendable, Hashable {
+    public var collection: String
+    public var documents: Int
+    public var chunks: Int
+
+    public init(collection: String, documents: Int, chunks: Int) {
+        self.collection = collection
+        self.documents = documents
+        self.chunks = chunks
+    }
+}
+
 public struct StoreStats: Sendable, Hashable {
     public var tables: [TableStats]
     /// Size of the main database file (page count × page size).

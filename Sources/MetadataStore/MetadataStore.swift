@@ -76,6 +76,8 @@ public protocol MetadataStore: Sendable {
     // MARK: Monitoring and retention
 
     func stats() async throws -> StoreStats
+    /// Documents and chunks per collection, for metrics.
+    func collectionCounts() async throws -> [CollectionCounts]
     /// Deletes completed documents created more than `documentMaxAge` ago and audit events older
     /// than `auditMaxAge`; nil uses the configured age (and no configured age deletes nothing).
     func applyRetention(documentMaxAge: Duration?, auditMaxAge: Duration?, dryRun: Bool) async throws -> RetentionResult

@@ -38,6 +38,20 @@ extension SQLiteMetadataStore {
         }
     }
 
+    public func collectionCounts() async throws -> [CollectionCounts] {
+        try await self.read { connection in
+            // Every collection, the empty ones too; chunk_count is kept by putChunks/deleteChunks.
+            try connection.query(
+                """
+                SELECT c.name, count(d.id), coalesce(sum(d.chunk_count), 0)
+                FROM collections c LEFT JOIN documents d ON d.collection = c.name
+                GROUP BY c.name ORDER BY c.name
+                """,
+                []
+            ) { CollectionCounts(collection: $0.text(0), documents: $0.int(1), chunks: $0.int(2)) }
+        }
+    }
+
     /// Documents deleted per transaction by retention, so a large sweep does not hold the write lock for long.
     static let retentionBatchSize = 500
 

@@ -51,7 +51,7 @@ public struct ServiceHost: Service {
 
     public func run() async throws {
         let services = self.services + [HealthService(board: self.health)]
-        let interceptors: [any ServerInterceptor] = [RequestLoggingInterceptor(logger: self.logger)] + self.interceptors
+        let interceptors: [any ServerInterceptor] = [RequestObservingInterceptor(logger: self.logger)] + self.interceptors
         switch self.listener {
         case .http2(let address, let maxMessageBytes, let tls):
             let transport = HTTP2ServerTransport.Posix(

@@ -1,5 +1,7 @@
 import Foundation
+import Metrics
 import Synchronization
+import TroveCore
 
 /// Gathers the texts of concurrent requests into batches for an engine that runs one pass at a
 /// time and blocks its thread while it does (`MiniLMEmbedder`).
@@ -162,6 +164,7 @@ private final class BatchQueue: @unchecked Sendable {
         // Texts of requests that already failed are not worth a pass.
         let live = batch.filter { !$0.request.isFinished }.sorted { $0.text.utf8.count < $1.text.utf8.count }
         if live.isEmpty { return }
+        Recorder(label: TroveMetrics.embeddingBatchSize, aggregate: true).record(live.count)
         let vectors: [TextVector]
         do {
             vectors = try self.engine(live.map(\.text))

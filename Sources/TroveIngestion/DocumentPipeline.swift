@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import GRPCCore
 import Logging
+import Metrics
 import ServiceLifecycle
 import SwiftProtobuf
 import Synchronization
@@ -354,6 +355,7 @@ final class DocumentPipeline: Service, Sendable {
                 metadata: ["document": "\(document.id)", "attempt": "\(attempt)", "retrying": "\(retry)", "error": "\(message)"]
             )
             guard retry else {
+                Counter(label: TroveMetrics.documentsIngested, dimensions: [("outcome", "failed")]).increment()
                 self.publish(failed, .failed, message: failure)
                 return nil
             }
@@ -387,6 +389,7 @@ final class DocumentPipeline: Service, Sendable {
 
     private func complete(_ document: Trove_V1_Document, chunks: UInt32, message: String?) async throws {
         let completed = try await self.setStatus(document, .completed, message: message)
+        Counter(label: TroveMetrics.documentsIngested, dimensions: [("outcome", "completed")]).increment()
         self.cache.invalidate(collection: document.collection)
         self.publish(completed, .completed, done: chunks, total: chunks, message: message ?? "")
     }

@@ -135,13 +135,6 @@ func allPages<Item>(_ fetch: (_ token: String) async throws -> (items: [Item], n
     return items
 }
 
-extension Duration {
-    /// Whole microseconds, for the timings RPC answers report.
-    var wholeMicroseconds: UInt64 {
-        UInt64(max(0, self / .microseconds(1)))
-    }
-}
-
 /// Fields of the payload every chunk's vector carries.
 enum PayloadField {
     static let documentID = "document_id"

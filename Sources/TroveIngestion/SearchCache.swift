@@ -1,6 +1,8 @@
 import Foundation
+import Metrics
 import Synchronization
 import TroveContracts
+import TroveCore
 
 /// Search results kept for a while, keyed by the query and its options.
 ///
@@ -51,9 +53,11 @@ final class SearchCache: Sendable {
             guard let entry = state.entries[key], entry.generation == generation, entry.expires > now else {
                 state.entries[key] = nil
                 state.misses += 1
+                Self.misses.increment()
                 return nil
             }
             state.hits += 1
+            Self.hits.increment()
             state.tick += 1
             state.entries[key]?.lastUsed = state.tick
             return entry.response
@@ -84,6 +88,9 @@ final class SearchCache: Sendable {
     func invalidate(collection: String) {
         self.state.withLock { $0.generations[collection, default: 0] += 1 }
     }
+
+    private static let hits = Counter(label: TroveMetrics.searchCacheLookups, dimensions: [("result", "hit")])
+    private static let misses = Counter(label: TroveMetrics.searchCacheLookups, dimensions: [("result", "miss")])
 
     /// Hits over lookups since start-up; 0 before the first lookup.
     var hitRate: Double {

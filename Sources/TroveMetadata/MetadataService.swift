@@ -3,8 +3,10 @@ import GRPCCore
 import JSONFilter
 import Logging
 import MetadataStore
+import Metrics
 import SwiftProtobuf
 import TroveContracts
+import TroveCore
 
 /// The metadata service: the gRPC face of a `MetadataStore` — collections, documents, chunks,
 /// relationships, annotations, embedding records, retention, API keys and audit.
@@ -354,6 +356,19 @@ public struct MetadataService: Trove_V1_Metadata.SimpleServiceProtocol {
     public func recordAuditEvents(_ events: [Trove_V1_AuditEvent]) async throws {
         let now = Date()
         _ = try await self.store.recordAuditEvents(events.map { AuditEvent($0, now: now) })
+    }
+
+    /// Sets the per-collection gauges of documents and chunks; the process calls it periodically.
+    public func reportMetrics() async {
+        do {
+            for counts in try await self.store.collectionCounts() {
+                let dimensions = [("collection", counts.collection)]
+                Gauge(label: TroveMetrics.documents, dimensions: dimensions).record(counts.documents)
+                Gauge(label: TroveMetrics.chunks, dimensions: dimensions).record(counts.chunks)
+            }
+        } catch {
+            self.logger.warning("cannot count documents for metrics", metadata: ["error": "\(error)"])
+        }
     }
 
     // MARK: Audit

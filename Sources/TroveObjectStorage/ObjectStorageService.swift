@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import Logging
+import Metrics
 import ObjectStores
 import SwiftProtobuf
 import TroveContracts
@@ -17,7 +18,13 @@ public struct ObjectStorageService: Trove_V1_ObjectStorage.SimpleServiceProtocol
     public init(store: any ObjectStore, logger: Logger) {
         self.store = store
         self.logger = logger
+        let backend = store is S3ObjectStore ? "s3" : "filesystem"
+        self.bytesWritten = Counter(label: TroveMetrics.objectBytesWritten, dimensions: [("backend", backend)])
+        self.bytesRead = Counter(label: TroveMetrics.objectBytesRead, dimensions: [("backend", backend)])
     }
+
+    private let bytesWritten: Counter
+    private let bytesRead: Counter
 
     // MARK: Buckets
 
@@ -68,6 +75,7 @@ public struct ObjectStorageService: Trove_V1_ObjectStorage.SimpleServiceProtocol
         )
         let chunks = PutObjectChunks(messages: messages)
         let info = try await self.store.putObject(description, body: ObjectChunks { try await chunks.next() })
+        self.bytesWritten.increment(by: Int64(clamping: info.size))
         return .with { $0.object = Trove_V1_ObjectInfo(info) }
     }
 
@@ -94,6 +102,7 @@ public struct ObjectStorageService: Trove_V1_ObjectStorage.SimpleServiceProtocol
                     try await response.write(.with { $0.chunk = chunk[offset..<end] })
                     offset = end
                 }
+                self.bytesRead.increment(by: chunk.count)
             }
         }
     }

@@ -2,6 +2,7 @@ import Dispatch
 import GRPCCore
 import JSONFilter
 import Logging
+import Metrics
 import SwiftProtobuf
 import TroveContracts
 import TroveCore
@@ -43,6 +44,16 @@ public struct VectorSearchService: Trove_V1_VectorSearch.SimpleServiceProtocol {
         let collection = try await Self.blocking { try store.create(configuration) }
         self.logger.info("created vector collection", metadata: ["collection": "\(request.name)", "dimension": "\(request.dimension)"])
         return Trove_V1_VectorCollectionInfo(collection)
+    }
+
+    /// Sets the per-collection gauges of vectors and index memory; the process calls it periodically.
+    public func reportMetrics() {
+        for collection in self.store.list() {
+            let statistics = collection.statistics
+            let dimensions = [("collection", collection.configuration.name)]
+            Gauge(label: TroveMetrics.vectors, dimensions: dimensions).record(statistics.count)
+            Gauge(label: TroveMetrics.indexMemoryBytes, dimensions: dimensions).record(statistics.memoryBytes)
+        }
     }
 
     public func listCollections(request: Trove_V1_ListVectorCollectionsRequest, context: ServerContext) async throws -> Trove_V1_ListVectorCollectionsResponse {

@@ -66,10 +66,13 @@ struct ServeCommand: AsyncParsableCommand {
         var logger = Logger(label: "trove")
         logger.logLevel = level
 
-        let assembly = ServiceAssembly(configuration: configuration, logger: logger) { name, address in
+        // Before any service exists: swift-metrics hands out its handlers when a metric is made.
+        let registry = configuration.metrics.listen == nil ? nil : TroveMetrics.bootstrapPrometheus()
+        var assembly = ServiceAssembly(configuration: configuration, logger: logger) { name, address in
             // A stable line on standard output, for people and for scripts that wait for it.
             FileHandle.standardOutput.write(Data("trove serve \(name): listening on \(address)\n".utf8))
         }
+        assembly.metricsRegistry = registry
         let group = ServiceGroup(
             configuration: .init(
                 services: try assembly.services(for: self.role).map { .init(service: $0) },

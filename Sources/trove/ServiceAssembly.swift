@@ -5,6 +5,7 @@ import GRPCNIOTransportHTTP2
 import Logging
 import MetadataStore
 import ObjectStores
+import Prometheus
 import S3
 import ServiceLifecycle
 import SigV4
@@ -39,6 +40,8 @@ enum ServeRole: String, CaseIterable, Sendable {
 struct ServiceAssembly {
     let configuration: TroveConfiguration
     let logger: Logger
+    /// Where swift-metrics reports, when `metrics.listen` is set.
+    var metricsRegistry: PrometheusCollectorRegistry?
     /// Told the address each HTTP/2 listener bound.
     let onListening: @Sendable (String, HostAndPort) -> Void
 
@@ -106,7 +109,7 @@ struct ServiceAssembly {
             lifecycle.append(auditTrail)
         }
 
-        lifecycle += self.backgroundServices(of: [rpcService])
+        lifecycle += self.backgroundServices(of: [rpcService]) + self.metricsServices(of: [rpcService], name: service.rawValue)
         let listen = self.endpoint(of: service).listen
         lifecycle.append(
             ServiceHost(
@@ -143,7 +146,7 @@ struct ServiceAssembly {
         let write: AuditTrail.Write = { events in try await metadata.recordAuditEvents(events) }
         let access = self.accessControl(serviceKey: try self.configuration.auth.resolvedServiceKey(), resolve: resolve, writeAudit: write)
         let lifecycle: [any Service] = [client] + (access.auditTrail.map { [$0] } ?? [])
-        return lifecycle + self.backgroundServices(of: services) + [
+        return lifecycle + self.backgroundServices(of: services) + self.metricsServices(of: services, name: "all") + [
             ServiceHost(name: "all (in-process)", listener: .inProcess(inProcess.server), services: services, health: board, logger: self.logger),
             ServiceHost(
                 name: "all",
@@ -195,6 +198,27 @@ struct ServiceAssembly {
                 logger: self.logger.with(service: .objectStorage)
             )
         }
+    }
+
+    /// The metrics listener and the reporter of gauges read from the services, when metrics are on.
+    private func metricsServices(of services: [any RegistrableRPCService], name: String) -> [any Service] {
+        guard let registry = self.metricsRegistry, let listen = self.configuration.metrics.listen else { return [] }
+        let metadata = services.lazy.compactMap { $0 as? MetadataService }.first
+        let vectorSearch = services.lazy.compactMap { $0 as? VectorSearchService }.first
+        var lifecycle: [any Service] = [
+            MetricsServer(address: listen, registry: registry, logger: self.logger) { address in
+                self.onListening("\(name) metrics", address)
+            }
+        ]
+        if metadata != nil || vectorSearch != nil {
+            lifecycle.append(
+                MetricsReporter {
+                    await metadata?.reportMetrics()
+                    vectorSearch?.reportMetrics()
+                }
+            )
+        }
+        return lifecycle
     }
 
     /// Ingestion's document processing. It goes after the listeners in the list, so at shutdown

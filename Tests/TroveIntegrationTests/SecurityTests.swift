@@ -172,6 +172,7 @@ struct SecurityTests {
         let base = FileManager.default.temporaryDirectory.path + "/trove-tls-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: base) }
         var environment = Self.environment.merging(certificates.serverEnvironment(mutual: true)) { $1 }
+        environment["TROVE_METRICS_LISTEN"] = "127.0.0.1:0"
         var others: [TroveProcess] = []
         defer { for process in others { process.signal(SIGKILL) } }
         for (role, key) in [("metadata", "METADATA"), ("object-storage", "OBJECT_STORAGE"), ("embedding", "EMBEDDING"), ("vector-search", "VECTOR_SEARCH")] {
@@ -256,5 +257,13 @@ struct SecurityTests {
             }
         }
         #expect(audited.contains { $0.keyID == writer.id && $0.outcome == "ok" && $0.service == "trove.v1.Ingestion" })
+
+        // Each process reports its own service's calls on its own metrics port (plain HTTP).
+        for (process, service) in zip(others, ["Metadata", "ObjectStorage", "Embedding", "VectorSearch", "Ingestion"]) {
+            let address = try #require(process.metricsAddress)
+            let metrics = try OperationsTests.curl("http://\(address)/metrics")
+            #expect(metrics.status == 200)
+            #expect(metrics.body.contains("trove_requests_total{service=\"trove.v1.\(service)\""), "\(service): \(metrics.body.prefix(300))")
+        }
     }
 }

@@ -30,6 +30,8 @@ final class TroveProcess: Sendable {
     let port: Int
     let dataDirectory: String
     let logPath: String
+    /// What the process printed on standard output.
+    private let output: LineCollector
 
     struct StartFailure: Error, CustomStringConvertible {
         let description: String
@@ -68,12 +70,12 @@ final class TroveProcess: Sendable {
         }
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
-            if let line = lines.first(containing: "listening on "),
+            if let line = lines.first(containing: "listening on ", excluding: "metrics:"),
                 let address = line.components(separatedBy: "listening on ").last,
                 let colon = address.lastIndex(of: ":"),
                 let port = Int(address[address.index(after: colon)...])
             {
-                return TroveProcess(process: process, host: "127.0.0.1", port: port, dataDirectory: dataDirectory, logPath: logPath)
+                return TroveProcess(process: process, host: "127.0.0.1", port: port, dataDirectory: dataDirectory, logPath: logPath, output: lines)
             }
             if !process.isRunning {
                 break
@@ -85,7 +87,8 @@ final class TroveProcess: Sendable {
         throw StartFailure(description: "trove serve \(role) did not start listening; its log:\n\(log)")
     }
 
-    private init(process: Process, host: String, port: Int, dataDirectory: String, logPath: String) {
+    private init(process: Process, host: String, port: Int, dataDirectory: String, logPath: String, output: LineCollector) {
+        self.output = output
         self.process = process
         self.host = host
         self.port = port
@@ -94,6 +97,11 @@ final class TroveProcess: Sendable {
     }
 
     var address: String { "\(self.host):\(self.port)" }
+
+    /// The address of the metrics listener, from the line `trove serve NAME metrics: listening on …`.
+    var metricsAddress: String? {
+        self.output.first(containing: "metrics: listening on ")?.components(separatedBy: "listening on ").last
+    }
 
     func signal(_ signal: Int32) {
         kill(self.process.processIdentifier, signal)
@@ -128,9 +136,9 @@ private final class LineCollector: Sendable {
         self.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
     }
 
-    func first(containing needle: String) -> String? {
+    func first(containing needle: String, excluding other: String? = nil) -> String? {
         self.text.withLock { text in
-            text.split(separator: "\n").first { $0.contains(needle) }.map(String.init)
+            text.split(separator: "\n").first { $0.contains(needle) && !(other.map($0.contains) ?? false) }.map(String.init)
         }
     }
 }

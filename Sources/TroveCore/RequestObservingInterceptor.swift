@@ -1,8 +1,10 @@
 import GRPCCore
 import Logging
+import Metrics
 
-/// Logs one line per request at debug level: method, status, duration and peer.
-public struct RequestLoggingInterceptor: ServerInterceptor {
+/// Counts every call and its latency by service, method and status code (swift-metrics), and
+/// at debug level logs one line per call: method, status, duration, peer and request id.
+public struct RequestObservingInterceptor: ServerInterceptor {
     let logger: Logger
 
     public init(logger: Logger) {
@@ -14,23 +16,26 @@ public struct RequestLoggingInterceptor: ServerInterceptor {
         context: ServerContext,
         next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
     ) async throws -> StreamingServerResponse<Output> {
-        guard self.logger.logLevel <= .debug else {
-            return try await next(request, context)
-        }
         let start = ContinuousClock.now
         let logger = self.logger
-        let method = context.descriptor.fullyQualifiedMethod
+        let descriptor = context.descriptor
         let peer = context.remotePeer
-        @Sendable func log(_ code: String) {
-            let elapsed = ContinuousClock.now - start
-            let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
-            logger.debug(
-                "request",
-                metadata: ["method": "\(method)", "status": "\(code)", "duration_us": "\(micros)", "peer": "\(peer)"]
-            )
-        }
+        let requestID = request.metadata[stringValues: "x-request-id"].first(where: { _ in true }) ?? ""
         return try await callObservingOutcome(next, request: request, context: context) { error in
-            log(error.map(statusName(of:)) ?? "ok")
+            let elapsed = ContinuousClock.now - start
+            let code = error.map(statusName(of:)) ?? "ok"
+            let dimensions = [("service", descriptor.service.fullyQualifiedService), ("method", descriptor.method), ("code", code)]
+            Counter(label: TroveMetrics.requests, dimensions: dimensions).increment()
+            Timer(label: TroveMetrics.requestDuration, dimensions: dimensions).recordNanoseconds(Int64(clamping: elapsed.wholeNanoseconds))
+            if logger.logLevel <= .debug {
+                logger.debug(
+                    "request",
+                    metadata: [
+                        "method": "\(descriptor.fullyQualifiedMethod)", "status": "\(code)", "duration_us": "\(elapsed.wholeMicroseconds)",
+                        "peer": "\(peer)", "request_id": "\(requestID)",
+                    ]
+                )
+            }
         }
     }
 }
@@ -76,5 +81,17 @@ func callObservingOutcome<Input: Sendable, Output: Sendable>(
     } catch {
         outcome(error)
         throw error
+    }
+}
+
+extension Duration {
+    /// Whole microseconds (none below zero), for timings in logs and RPC answers.
+    public var wholeMicroseconds: UInt64 {
+        UInt64(max(0, self / .microseconds(1)))
+    }
+
+    /// Whole nanoseconds (none below zero), for metrics.
+    public var wholeNanoseconds: UInt64 {
+        UInt64(max(0, self / .nanoseconds(1)))
     }
 }

@@ -1,0 +1,111 @@
+import Foundation
+import GRPCCore
+import Testing
+import TroveContracts
+
+/// Prometheus metrics on their own port and `trove config check`.
+@Suite("Operations", .serialized)
+struct OperationsTests {
+    /// `curl -s URL`: the body and the HTTP status.
+    static func curl(_ url: String) throws -> (status: Int, body: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["curl", "-s", "-w", "\n%{http_code}", url]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        var lines = String(decoding: data, as: UTF8.self).components(separatedBy: "\n")
+        let status = Int(lines.popLast() ?? "") ?? 0
+        return (status, lines.joined(separator: "\n"))
+    }
+
+    /// The value of the sample `name{labels}` in Prometheus text, nil when absent.
+    static func sample(_ name: String, _ labels: String, in text: String) -> Double? {
+        let prefix = labels.isEmpty ? name + " " : "\(name){\(labels)} "
+        return text.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Double($0.dropFirst(prefix.count)) }
+    }
+
+    @Test("curl on the metrics port: Prometheus text whose request, ingestion, cache, vector and storage metrics move with traffic")
+    func metricsMoveWithTraffic() async throws {
+        let trove = try await TroveProcess.start(environment: ["TROVE_METRICS_LISTEN": "127.0.0.1:0", "TROVE_EMBEDDING_PROVIDER": "hashing"])
+        defer { Task { await trove.stopAndRemove() } }
+        let metrics = try #require(trove.metricsAddress, "the process names its metrics address")
+
+        let before = try Self.curl("http://\(metrics)/metrics")
+        #expect(before.status == 200)
+        #expect(Self.sample("trove_requests_total", #"service="trove.v1.Ingestion",method="Search",code="ok""#, in: before.body) == nil)
+        #expect(try Self.curl("http://\(metrics)/elsewhere").status == 404)
+
+        try await withClient(trove) { client in
+            let ingestion = Trove_V1_Ingestion.Client(wrapping: client)
+            _ = try await ingestion.createCollection(.with { $0.name = "watched" })
+            let text = Data("Honey bees keep the hive near thirty-five degrees by clustering and fanning their wings.".utf8)
+            let accepted = try await ingestion.ingest(collection: "watched", filename: "bees.txt", text)
+            #expect(try await ingestion.waitUntilSettled(accepted.documentID).status == .completed)
+            for _ in 0..<2 {
+                _ = try await ingestion.search(.with { $0.collection = "watched"; $0.query = "hive temperature" })
+            }
+            let missing = await #expect(throws: RPCError.self) {
+                _ = try await ingestion.search(.with { $0.collection = "nowhere"; $0.query = "x" })
+            }
+            #expect(missing?.code == .notFound)
+        }
+
+        // Gauges are read from the services every 10 seconds.
+        let deadline = ContinuousClock.now + .seconds(30)
+        var text = ""
+        while ContinuousClock.now < deadline {
+            text = try Self.curl("http://\(metrics)/metrics").body
+            if Self.sample("trove_vectors", #"collection="watched""#, in: text) != nil && Self.sample("trove_chunks", #"collection="watched""#, in: text) != nil {
+                break
+            }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        #expect(text.contains("# TYPE trove_requests_total counter"))
+        #expect(text.contains("# TYPE trove_request_duration_seconds histogram"))
+        #expect(Self.sample("trove_requests_total", #"service="trove.v1.Ingestion",method="Search",code="ok""#, in: text) == 2)
+        #expect(Self.sample("trove_requests_total", #"service="trove.v1.Ingestion",method="Search",code="notFound""#, in: text) == 1)
+        #expect(Self.sample("trove_request_duration_seconds_count", #"service="trove.v1.Ingestion",method="Search",code="ok""#, in: text) == 2)
+        #expect(Self.sample("trove_documents_ingested_total", #"outcome="completed""#, in: text) == 1)
+        #expect(Self.sample("trove_search_cache_lookups_total", #"result="hit""#, in: text) == 1)
+        // The search of a missing collection missed the cache too.
+        #expect(Self.sample("trove_search_cache_lookups_total", #"result="miss""#, in: text) == 2)
+        let vectors = try #require(Self.sample("trove_vectors", #"collection="watched""#, in: text))
+        #expect(vectors >= 1)
+        #expect(Self.sample("trove_chunks", #"collection="watched""#, in: text) == vectors, "one vector per chunk")
+        #expect(Self.sample("trove_documents", #"collection="watched""#, in: text) == 1)
+        #expect((Self.sample("trove_index_memory_bytes", #"collection="watched""#, in: text) ?? 0) > 0)
+        #expect((Self.sample("trove_object_bytes_written_total", #"backend="filesystem""#, in: text) ?? 0) > 0)
+    }
+
+    @Test("trove config check: a valid file passes with a summary; a bad value, an unknown option and a missing key file are named")
+    func configCheck() throws {
+        let directory = FileManager.default.temporaryDirectory.path + "/trove-config-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        func check(_ yaml: String) throws -> (status: Int32, stdout: String, stderr: String) {
+            let file = directory + "/trove-\(UUID().uuidString.prefix(6)).yaml"
+            try yaml.write(toFile: file, atomically: true, encoding: .utf8)
+            return try runTrove(["config", "check", file])
+        }
+        let keyFile = directory + "/service.key"
+        try String(repeating: "k", count: 40).write(toFile: keyFile, atomically: true, encoding: .utf8)
+
+        let valid = try check("auth:\n  enabled: true\n  service_key_file: \(keyFile)\nmetrics:\n  listen: 0.0.0.0:9090\n")
+        #expect(valid.status == 0, "\(valid.stderr)")
+        #expect(valid.stdout.contains("valid") && valid.stdout.contains("auth                on"), "\(valid.stdout)")
+
+        let badValue = try check("metadata:\n  listen: nowhere\n")
+        #expect(badValue.status != 0 && badValue.stderr.contains("metadata.listen"), "\(badValue.stderr)")
+        let unknown = try check("metrics:\n  listn: 0.0.0.0:9090\n")
+        #expect(unknown.status != 0 && unknown.stderr.contains("metrics.listn"), "\(unknown.stderr)")
+        let missingKey = try check("auth:\n  enabled: true\n  service_key_file: \(directory)/absent\n")
+        #expect(missingKey.status != 0 && missingKey.stderr.contains("auth.service_key_file"), "\(missingKey.stderr)")
+        let noKey = try check("auth:\n  enabled: true\n")
+        #expect(noKey.status != 0 && noKey.stderr.contains("auth.service_key"), "\(noKey.stderr)")
+        let halfTLS = try check("tls:\n  certificate_file: \(keyFile)\n")
+        #expect(halfTLS.status != 0 && halfTLS.stderr.contains("tls.private_key_file"), "\(halfTLS.stderr)")
+    }
+}
