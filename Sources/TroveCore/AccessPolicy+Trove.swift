@@ -244,6 +244,10 @@ extension AccessPolicy {
         policy.add(HealthRPC.Check.descriptor, .open)
         policy.add(HealthRPC.Watch.descriptor, .open)
 
+        // MARK: - grpc.reflection (any key may read the contracts, as it may call them)
+        policy.add(Grpc_Reflection_V1_ServerReflection.Method.ServerReflectionInfo.descriptor, .read)
+        policy.add(Grpc_Reflection_V1alpha_ServerReflection.Method.ServerReflectionInfo.descriptor, .read)
+
         // The services' own plumbing: every key lookup and audit batch would otherwise be audited.
         policy.exemptFromAudit(MetadataRPC.AuthenticateApiKey.descriptor)
         policy.exemptFromAudit(MetadataRPC.RecordAuditEvents.descriptor)

@@ -50,7 +50,13 @@ public struct ServiceHost: Service {
     }
 
     public func run() async throws {
-        let services = self.services + [HealthService(board: self.health)]
+        var router = RPCRouter<InProcessTransport.Server>()
+        for service in self.services {
+            service.registerMethods(with: &router)
+        }
+        let names = Set(router.methods.map(\.service.fullyQualifiedService)).union(["grpc.health.v1.Health"])
+        let reflection = ReflectionService(services: Array(names))
+        let services = self.services + [HealthService(board: self.health), reflection, reflection.alpha]
         let interceptors: [any ServerInterceptor] = [RequestObservingInterceptor(logger: self.logger)] + self.interceptors
         switch self.listener {
         case .http2(let address, let maxMessageBytes, let tls):

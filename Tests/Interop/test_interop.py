@@ -224,3 +224,26 @@ def struct_value(value):
     result = struct_pb2.Value()
     result.string_value = value
     return result
+
+
+def test_reflection_lists_and_describes_every_service(server):
+    """grpcio-reflection's client, as grpcurl or Postman would, discovers the services and
+    their messages from the server alone, with no .proto file at hand."""
+    from google.protobuf.descriptor_pool import DescriptorPool
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+    address, _ = server
+    with grpc.insecure_channel(address) as channel:
+        database = ProtoReflectionDescriptorDatabase(channel)
+        services = set(database.get_services())
+        expected = {"trove.v1.Ingestion", "trove.v1.Embedding", "trove.v1.VectorSearch", "trove.v1.Metadata", "trove.v1.ObjectStorage", "grpc.health.v1.Health"}
+        assert expected <= services, services
+        pool = DescriptorPool(database)
+        search = pool.FindMethodByName("trove.v1.Ingestion.Search")
+        assert search.input_type.full_name == "trove.v1.SearchRequest"
+        assert {"collection", "query", "k", "filter", "mode"} <= set(search.input_type.fields_by_name)
+        # Imports come along: the metadata filter lives in common.proto, timestamps in the well-known types.
+        document = pool.FindMessageTypeByName("trove.v1.Document")
+        assert document.fields_by_name["created_at"].message_type.full_name == "google.protobuf.Timestamp"
+        with pytest.raises(KeyError):
+            pool.FindMessageTypeByName("trove.v1.NoSuchMessage")

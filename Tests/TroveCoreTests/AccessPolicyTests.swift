@@ -14,6 +14,8 @@ struct AccessPolicyTests {
             ("trove.v1.VectorSearch", Trove_V1_VectorSearch.Method.descriptors),
             ("trove.v1.Ingestion", Trove_V1_Ingestion.Method.descriptors),
             ("grpc.health.v1.Health", Grpc_Health_V1_Health.Method.descriptors),
+            ("grpc.reflection.v1.ServerReflection", Grpc_Reflection_V1_ServerReflection.Method.descriptors),
+            ("grpc.reflection.v1alpha.ServerReflection", Grpc_Reflection_V1alpha_ServerReflection.Method.descriptors),
         ]
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import GRPCCore
+import SwiftProtobuf
 import Testing
 import TroveContracts
 
@@ -78,6 +79,47 @@ struct OperationsTests {
         #expect(Self.sample("trove_documents", #"collection="watched""#, in: text) == 1)
         #expect((Self.sample("trove_index_memory_bytes", #"collection="watched""#, in: text) ?? 0) > 0)
         #expect((Self.sample("trove_object_bytes_written_total", #"backend="filesystem""#, in: text) ?? 0) > 0)
+    }
+
+    @Test("Reflection (v1): the listener's services, the file defining a symbol with its imports, NOT_FOUND for an unknown one")
+    func reflection() async throws {
+        let trove = try await TroveProcess.start(environment: ["TROVE_EMBEDDING_PROVIDER": "hashing"])
+        defer { Task { await trove.stopAndRemove() } }
+        let answers = try await withClient(trove) { client in
+            try await Grpc_Reflection_V1_ServerReflection.Client(wrapping: client).serverReflectionInfo(
+                requestProducer: { writer in
+                    try await writer.write(.with { $0.listServices = "" })
+                    try await writer.write(.with { $0.fileContainingSymbol = "trove.v1.Ingestion.Search" })
+                    try await writer.write(.with { $0.fileByFilename = "trove/v1/metadata.proto" })
+                    try await writer.write(.with { $0.fileContainingSymbol = "trove.v1.Nothing" })
+                },
+                onResponse: { response in
+                    var answers: [Grpc_Reflection_V1_ServerReflectionResponse] = []
+                    for try await message in response.messages { answers.append(message) }
+                    return answers
+                }
+            )
+        }
+        try #require(answers.count == 4)
+        let services = Set(answers[0].listServicesResponse.service.map(\.name))
+        #expect(
+            services == [
+                "trove.v1.Ingestion", "trove.v1.Embedding", "trove.v1.VectorSearch", "trove.v1.Metadata", "trove.v1.ObjectStorage",
+                "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection",
+            ]
+        )
+        let files = try answers[1].fileDescriptorResponse.fileDescriptorProto.map { try Google_Protobuf_FileDescriptorProto(serializedBytes: $0) }
+        #expect(files.first?.name == "trove/v1/ingestion.proto")
+        #expect(files.first?.service.first?.method.contains { $0.name == "Search" } == true)
+        // Every import is there, once, so a client can build the whole pool from this answer.
+        let names = Set(files.map(\.name))
+        #expect(names.count == files.count)
+        for file in files { #expect(Set(file.dependency).isSubset(of: names), "\(file.name)") }
+        #expect(names.contains("trove/v1/common.proto"))
+        let metadata = try answers[2].fileDescriptorResponse.fileDescriptorProto.first.map { try Google_Protobuf_FileDescriptorProto(serializedBytes: $0) }
+        #expect(metadata?.service.first?.name == "Metadata")
+        #expect(answers[3].errorResponse.errorCode == Int32(RPCError.Code.notFound.rawValue))
+        #expect(answers[3].originalRequest.fileContainingSymbol == "trove.v1.Nothing")
     }
 
     @Test("trove config check: a valid file passes with a summary; a bad value, an unknown option and a missing key file are named")

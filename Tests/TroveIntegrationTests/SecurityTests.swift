@@ -56,7 +56,7 @@ struct SecurityTests {
             ("datawriter", keys.datawriter, .write),
             ("admin", keys.admin, .admin),
         ]
-        #expect(everyMethod.count == 77)
+        #expect(everyMethod.count == 79)
 
         var violations: [String] = []
         var cells = 0
@@ -88,7 +88,7 @@ struct SecurityTests {
             summary.append("\(caller.name): \(allowed) let in, \(refused) refused")
         }
         print("access matrix, \(cells) calls: " + summary.joined(separator: "; "))
-        #expect(cells == 5 * 77)
+        #expect(cells == 5 * 79)
         #expect(violations.isEmpty, "\(violations.joined(separator: "\n"))")
     }
 

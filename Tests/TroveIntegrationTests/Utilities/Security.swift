@@ -162,3 +162,4 @@ struct RawCall {
 let everyMethod: [MethodDescriptor] =
     Trove_V1_Metadata.Method.descriptors + Trove_V1_ObjectStorage.Method.descriptors + Trove_V1_Embedding.Method.descriptors
     + Trove_V1_VectorSearch.Method.descriptors + Trove_V1_Ingestion.Method.descriptors + Grpc_Health_V1_Health.Method.descriptors
+    + Grpc_Reflection_V1_ServerReflection.Method.descriptors + Grpc_Reflection_V1alpha_ServerReflection.Method.descriptors
