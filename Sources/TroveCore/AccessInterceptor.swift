@@ -41,7 +41,7 @@ public struct AccessInterceptor: ServerInterceptor {
         }
 
         let audit = self.auditTrail.map { trail in
-            AuditRecord(trail: trail, method: method, requestID: request.metadata[stringValues: "x-request-id"].first(where: { _ in true }) ?? "")
+            AuditRecord(trail: trail, method: method, requestID: RequestScope.current?.requestID ?? "")
         }
         let caller: Caller
         do {
@@ -162,5 +162,44 @@ final class AuditRecord: Sendable {
                 event.requestID = self.requestID
             }
         )
+    }
+}
+
+/// Refuses calls beyond `limit` in progress on a listener with RESOURCE_EXHAUSTED, so a flood
+/// is answered instead of queueing until memory runs out. Health checks always pass.
+public struct ConcurrencyLimitInterceptor: ServerInterceptor {
+    private let limit: Int
+    private let counter: InProgress
+
+    /// A reference, so copies of the interceptor share one count.
+    private final class InProgress: Sendable {
+        let count = Atomic<Int>(0)
+    }
+
+    public init(limit: Int) {
+        self.limit = limit
+        self.counter = InProgress()
+    }
+
+    public func intercept<Input: Sendable, Output: Sendable>(
+        request: StreamingServerRequest<Input>,
+        context: ServerContext,
+        next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+    ) async throws -> StreamingServerResponse<Output> {
+        if context.descriptor.service.fullyQualifiedService == "grpc.health.v1.Health" {
+            return try await next(request, context)
+        }
+        let counter = self.counter
+        let now = counter.count.wrappingAdd(1, ordering: .relaxed).newValue
+        guard now <= self.limit else {
+            counter.count.wrappingSubtract(1, ordering: .relaxed)
+            throw RPCError(
+                code: .resourceExhausted,
+                message: "\(now - 1) calls are in progress, the most this listener takes (max_concurrent_calls); retry with backoff"
+            )
+        }
+        return try await callObservingOutcome(next, request: request, context: context) { _ in
+            counter.count.wrappingSubtract(1, ordering: .relaxed)
+        }
     }
 }

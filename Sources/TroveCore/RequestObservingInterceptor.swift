@@ -2,8 +2,10 @@ import GRPCCore
 import Logging
 import Metrics
 
-/// Counts every call and its latency by service, method and status code (swift-metrics), and
-/// at debug level logs one line per call: method, status, duration, peer and request id.
+/// Counts every call and its latency by service, method and status code (swift-metrics), logs
+/// one line per call at debug level (method, status, duration, peer, request id, time the caller
+/// allowed), and runs the handler in the call's `RequestScope`, whose request id it also sends
+/// back in the response's metadata.
 public struct RequestObservingInterceptor: ServerInterceptor {
     let logger: Logger
 
@@ -20,8 +22,9 @@ public struct RequestObservingInterceptor: ServerInterceptor {
         let logger = self.logger
         let descriptor = context.descriptor
         let peer = context.remotePeer
-        let requestID = request.metadata[stringValues: "x-request-id"].first(where: { _ in true }) ?? ""
-        return try await callObservingOutcome(next, request: request, context: context) { error in
+        let scope = RequestScope(metadata: request.metadata, now: start)
+        let allowed = scope.deadline.map { "\(start.duration(to: $0).wholeMicroseconds / 1000)" } ?? "none"
+        @Sendable func record(_ error: (any Error)?) {
             let elapsed = ContinuousClock.now - start
             let code = error.map(statusName(of:)) ?? "ok"
             let dimensions = [("service", descriptor.service.fullyQualifiedService), ("method", descriptor.method), ("code", code)]
@@ -32,11 +35,24 @@ public struct RequestObservingInterceptor: ServerInterceptor {
                     "request",
                     metadata: [
                         "method": "\(descriptor.fullyQualifiedMethod)", "status": "\(code)", "duration_us": "\(elapsed.wholeMicroseconds)",
-                        "peer": "\(peer)", "request_id": "\(requestID)",
+                        "peer": "\(peer)", "request_id": "\(scope.requestID)", "timeout_ms": "\(allowed)",
                     ]
                 )
             }
         }
+        var response = try await RequestScope.$current.withValue(scope) {
+            try await callObservingOutcome(next, request: request, context: context, outcome: record)
+        }
+        // A streamed response is produced after this returns: it runs in the scope too.
+        if case .success(var contents) = response.accepted {
+            contents.metadata.replaceOrAddString(scope.requestID, forKey: RequestScope.requestIDKey)
+            let producer = contents.producer
+            contents.producer = { writer in
+                try await RequestScope.$current.withValue(scope) { try await producer(writer) }
+            }
+            response.accepted = .success(contents)
+        }
+        return response
     }
 }
 

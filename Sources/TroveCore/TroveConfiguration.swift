@@ -123,6 +123,8 @@ public struct TroveConfiguration: Sendable {
     public var listen = HostAndPort(host: "127.0.0.1", port: 7420)
     /// The largest request message a service accepts; bulk data is streamed in chunks below it.
     public var maxMessageBytes = 8 << 20
+    /// Calls a listener serves at once; more are RESOURCE_EXHAUSTED (health checks always pass).
+    public var maxConcurrentCalls = 1000
 
     public var ingestion = Ingestion()
     public var objectStorage = ObjectStorage()
@@ -247,6 +249,7 @@ public struct TroveConfiguration: Sendable {
         self.logLevel = try reader.choice("log_level", default: defaults.logLevel)
         self.listen = try reader.listenAddress("listen", default: defaults.listen)
         self.maxMessageBytes = try reader.integer("max_message_bytes", default: defaults.maxMessageBytes, range: 64 << 10...(1 << 30))
+        self.maxConcurrentCalls = try reader.integer("max_concurrent_calls", default: defaults.maxConcurrentCalls, range: 1...1_000_000)
 
         self.ingestion = try Self.readIngestion(&reader)
         self.objectStorage.endpoint = try reader.endpoint("object_storage", default: defaults.objectStorage.endpoint)

@@ -58,8 +58,9 @@ struct ServiceAssembly {
         }
         let board = HealthStatusBoard(services: [service.grpcName])
         var lifecycle: [any Service] = []
-        // The service credential goes with every call to another service.
-        let outgoing: [any ClientInterceptor] = serviceKey.isEmpty ? [] : [BearerTokenInterceptor(key: serviceKey)]
+        // Every call to another service carries the request id and deadline of the call that
+        // made it, and the service credential.
+        let outgoing: [any ClientInterceptor] = [RequestScopePropagation()] + (serviceKey.isEmpty ? [] : [BearerTokenInterceptor(key: serviceKey)])
         func connect(_ endpoint: TroveConfiguration.Endpoint) throws -> ClientConnection<HTTP2ClientTransport.Posix> {
             let connection = try ClientConnection(
                 address: endpoint.address,
@@ -117,7 +118,7 @@ struct ServiceAssembly {
                 listener: .http2(listen, maxMessageBytes: self.configuration.maxMessageBytes, tls: self.configuration.tls),
                 services: [rpcService],
                 health: board,
-                interceptors: [access.interceptor],
+                interceptors: [ConcurrencyLimitInterceptor(limit: self.configuration.maxConcurrentCalls), access.interceptor],
                 logger: self.logger,
                 onListening: { address in self.onListening(service.rawValue, address) }
             )
@@ -128,7 +129,7 @@ struct ServiceAssembly {
     private func allInOne() throws -> [any Service] {
         let board = HealthStatusBoard(services: TroveServiceName.allCases.map(\.grpcName))
         let inProcess = InProcessTransport()
-        let client = ClientConnection(client: GRPCClient(transport: inProcess.client))
+        let client = ClientConnection(client: GRPCClient(transport: inProcess.client, interceptors: [RequestScopePropagation()]))
         let downstream = IngestionService.Downstream(
             objectStorage: Trove_V1_ObjectStorage.Client(wrapping: client.client),
             metadata: Trove_V1_Metadata.Client(wrapping: client.client),
@@ -153,7 +154,7 @@ struct ServiceAssembly {
                 listener: .http2(self.configuration.listen, maxMessageBytes: self.configuration.maxMessageBytes, tls: self.configuration.tls),
                 services: services,
                 health: board,
-                interceptors: [access.interceptor],
+                interceptors: [ConcurrencyLimitInterceptor(limit: self.configuration.maxConcurrentCalls), access.interceptor],
                 logger: self.logger,
                 onListening: { address in self.onListening("all", address) }
             ),

@@ -1,5 +1,6 @@
 import Foundation
 import GRPCCore
+import Glibc
 import SwiftProtobuf
 import Testing
 import TroveContracts
@@ -79,6 +80,95 @@ struct OperationsTests {
         #expect(Self.sample("trove_documents", #"collection="watched""#, in: text) == 1)
         #expect((Self.sample("trove_index_memory_bytes", #"collection="watched""#, in: text) ?? 0) > 0)
         #expect((Self.sample("trove_object_bytes_written_total", #"backend="filesystem""#, in: text) ?? 0) > 0)
+    }
+
+    @Test("A client's deadline and request id reach every service a search calls, in their one-line request logs")
+    func deadlineAndRequestIDPropagate() async throws {
+        let base = FileManager.default.temporaryDirectory.path + "/trove-scope-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        var environment = ["TROVE_EMBEDDING_PROVIDER": "hashing"]
+        var others: [TroveProcess] = []
+        defer { for process in others { process.signal(SIGKILL) } }
+        for (role, key) in [("metadata", "METADATA"), ("object-storage", "OBJECT_STORAGE"), ("embedding", "EMBEDDING"), ("vector-search", "VECTOR_SEARCH")] {
+            let process = try await TroveProcess.start(role: role, dataDirectory: base, environment: environment)
+            others.append(process)
+            environment["TROVE_\(key)_ADDRESS"] = process.address
+        }
+        let ingestionProcess = try await TroveProcess.start(role: "ingestion", dataDirectory: base, environment: environment)
+        others.append(ingestionProcess)
+
+        let requestID = "trace-" + UUID().uuidString.prefix(8)
+        let (echoed, firstHit, documentID): (String?, String?, String) = try await withClient(ingestionProcess) { client in
+            let ingestion = Trove_V1_Ingestion.Client(wrapping: client)
+            _ = try await ingestion.createCollection(.with { $0.name = "scoped" })
+            let accepted = try await ingestion.ingest(collection: "scoped", filename: "tea.txt", Data("Green tea is steeped at 80 degrees for two minutes.".utf8))
+            _ = try await ingestion.waitUntilSettled(accepted.documentID)
+            var options = CallOptions.defaults
+            options.timeout = .seconds(5)
+            var metadata = Metadata()
+            metadata.addString(requestID, forKey: "x-request-id")
+            let request = ClientRequest<Trove_V1_SearchRequest>(
+                message: .with { $0.collection = "scoped"; $0.query = "green tea"; $0.noCache = true },
+                metadata: metadata
+            )
+            let (echoed, hit): (String?, String?) = try await ingestion.search(request: request, options: options) { response in
+                (response.metadata[stringValues: "x-request-id"].first(where: { _ in true }), try response.message.hits.first?.documentID)
+            }
+            return (echoed, hit, accepted.documentID)
+        }
+        #expect(firstHit == documentID)
+        #expect(echoed == requestID, "the request id comes back in the response metadata")
+
+        // The search embedded the query, searched the vectors and joined chunks from metadata: each
+        // of those services logged the call under the client's request id, with at most 5 s left.
+        for (process, method) in [(others[2], "trove.v1.Embedding/Embed"), (others[3], "trove.v1.VectorSearch/Search"), (others[0], "trove.v1.Metadata/GetChunks")] {
+            let log = try String(contentsOfFile: process.logPath, encoding: .utf8)
+            let line = log.split(separator: "\n").first { $0.contains("request_id=\(requestID)") && $0.contains("method=\(method)") }
+            let found = try #require(line, "\(method) was logged with the request id")
+            let timeout = found.split(separator: " ").first { $0.hasPrefix("timeout_ms=") }.flatMap { Int($0.dropFirst("timeout_ms=".count)) }
+            #expect(timeout.map { $0 > 0 && $0 <= 5000 } == true, "\(found)")
+        }
+        // Background processing runs under no caller's deadline.
+        let metadataLog = try String(contentsOfFile: others[0].logPath, encoding: .utf8)
+        #expect(metadataLog.split(separator: "\n").contains { $0.contains("method=trove.v1.Metadata/PutChunks") && $0.contains("timeout_ms=none") })
+    }
+
+    @Test("Past max_concurrent_calls a listener answers RESOURCE_EXHAUSTED, health still passes, and it recovers")
+    func concurrencyLimit() async throws {
+        let trove = try await TroveProcess.start(environment: ["TROVE_MAX_CONCURRENT_CALLS": "2", "TROVE_EMBEDDING_PROVIDER": "hashing"])
+        defer { Task { await trove.stopAndRemove() } }
+        try await withClient(trove) { client in
+            let ingestion = Trove_V1_Ingestion.Client(wrapping: client)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                // Two watchers hold both places until cancelled.
+                let started = AsyncStream.makeStream(of: Void.self)
+                for _ in 0..<2 {
+                    group.addTask {
+                        try await ingestion.watchIngestion(.init()) { response in
+                            started.continuation.yield()
+                            for try await _ in response.messages {}
+                        }
+                    }
+                }
+                var iterator = started.stream.makeAsyncIterator()
+                _ = await iterator.next()
+                _ = await iterator.next()
+                let refused = await #expect(throws: RPCError.self) { _ = try await ingestion.listCollections(.init()) }
+                #expect(refused?.code == .resourceExhausted)
+                #expect(refused?.message.contains("max_concurrent_calls") == true)
+                let health = try await Grpc_Health_V1_Health.Client(wrapping: client).check(.init())
+                #expect(health.status == .serving)
+                group.cancelAll()
+                _ = try? await group.waitForAll()
+            }
+            // The watchers' places are free again.
+            var answered = false
+            for _ in 0..<50 where !answered {
+                answered = (try? await ingestion.listCollections(.init())) != nil
+                if !answered { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(answered)
+        }
     }
 
     @Test("Reflection (v1): the listener's services, the file defining a symbol with its imports, NOT_FOUND for an unknown one")
