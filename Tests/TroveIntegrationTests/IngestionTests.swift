@@ -246,12 +246,7 @@ struct IngestionTests {
         let base = FileManager.default.temporaryDirectory.path + "/trove-kill-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: base) }
         var environment = ["TROVE_EMBEDDING_PROVIDER": "hashing"]
-        var others: [TroveProcess] = []
-        for (role, key) in [("metadata", "METADATA"), ("object-storage", "OBJECT_STORAGE"), ("embedding", "EMBEDDING"), ("vector-search", "VECTOR_SEARCH")] {
-            let process = try await TroveProcess.start(role: role, dataDirectory: base, environment: environment)
-            others.append(process)
-            environment["TROVE_\(key)_ADDRESS"] = process.address
-        }
+        let others = try await TroveProcess.startEach(dataDirectory: base, environment: &environment)
         defer { for process in others { process.signal(SIGKILL) } }
 
         let count = 500
@@ -304,13 +299,8 @@ extension IngestionTests {
         let base = FileManager.default.temporaryDirectory.path + "/trove-retry-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: base) }
         var environment = ["TROVE_EMBEDDING_PROVIDER": "hashing", "TROVE_INGESTION_RETRY_BACKOFF_MS": "200", "TROVE_INGESTION_MAX_ATTEMPTS": "20"]
-        var processes: [TroveProcess] = []
+        var processes = try await TroveProcess.startEach(["metadata", "object-storage", "vector-search"], dataDirectory: base, environment: &environment)
         defer { for process in processes { process.signal(SIGKILL) } }
-        for (role, key) in [("metadata", "METADATA"), ("object-storage", "OBJECT_STORAGE"), ("vector-search", "VECTOR_SEARCH")] {
-            let process = try await TroveProcess.start(role: role, dataDirectory: base, environment: environment)
-            processes.append(process)
-            environment["TROVE_\(key)_ADDRESS"] = process.address
-        }
         let embeddingAddress = "127.0.0.1:\(try freePort())"
         environment["TROVE_EMBEDDING_ADDRESS"] = embeddingAddress
         var embedding = try await TroveProcess.start(role: "embedding", dataDirectory: base, listen: embeddingAddress, environment: environment)

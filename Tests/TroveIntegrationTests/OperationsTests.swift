@@ -87,13 +87,8 @@ struct OperationsTests {
         let base = FileManager.default.temporaryDirectory.path + "/trove-scope-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: base) }
         var environment = ["TROVE_EMBEDDING_PROVIDER": "hashing"]
-        var others: [TroveProcess] = []
+        var others = try await TroveProcess.startEach(dataDirectory: base, environment: &environment)
         defer { for process in others { process.signal(SIGKILL) } }
-        for (role, key) in [("metadata", "METADATA"), ("object-storage", "OBJECT_STORAGE"), ("embedding", "EMBEDDING"), ("vector-search", "VECTOR_SEARCH")] {
-            let process = try await TroveProcess.start(role: role, dataDirectory: base, environment: environment)
-            others.append(process)
-            environment["TROVE_\(key)_ADDRESS"] = process.address
-        }
         let ingestionProcess = try await TroveProcess.start(role: "ingestion", dataDirectory: base, environment: environment)
         others.append(ingestionProcess)
 

@@ -173,14 +173,9 @@ struct SecurityTests {
         defer { try? FileManager.default.removeItem(atPath: base) }
         var environment = Self.environment.merging(certificates.serverEnvironment(mutual: true)) { $1 }
         environment["TROVE_METRICS_LISTEN"] = "127.0.0.1:0"
-        var others: [TroveProcess] = []
+        // Addresses by name: the certificate is for localhost, not for 127.0.0.1.
+        var others = try await TroveProcess.startEach(dataDirectory: base, environment: &environment, addressHost: "localhost")
         defer { for process in others { process.signal(SIGKILL) } }
-        for (role, key) in [("metadata", "METADATA"), ("object-storage", "OBJECT_STORAGE"), ("embedding", "EMBEDDING"), ("vector-search", "VECTOR_SEARCH")] {
-            let process = try await TroveProcess.start(role: role, dataDirectory: base, environment: environment)
-            others.append(process)
-            // By name: the certificate is for localhost, not for 127.0.0.1.
-            environment["TROVE_\(key)_ADDRESS"] = "localhost:\(process.port)"
-        }
         let metadataProcess = others[0]
         let ingestionProcess = try await TroveProcess.start(role: "ingestion", dataDirectory: base, environment: environment)
         others.append(ingestionProcess)

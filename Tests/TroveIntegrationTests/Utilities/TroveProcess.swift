@@ -98,6 +98,30 @@ final class TroveProcess: Sendable {
 
     var address: String { "\(self.host):\(self.port)" }
 
+    /// Starts each of `roles` in its own process in `dataDirectory` and adds its address to
+    /// `environment` (`TROVE_METADATA_ADDRESS`, …) as `addressHost:PORT`, for the processes
+    /// started next. If one fails to start, the others are stopped.
+    static func startEach(
+        _ roles: [String] = ["metadata", "object-storage", "embedding", "vector-search"],
+        dataDirectory: String,
+        environment: inout [String: String],
+        addressHost: String = "127.0.0.1"
+    ) async throws -> [TroveProcess] {
+        var started: [TroveProcess] = []
+        do {
+            for role in roles {
+                let process = try await TroveProcess.start(role: role, dataDirectory: dataDirectory, environment: environment)
+                started.append(process)
+                let variable = "TROVE_" + role.uppercased().replacingOccurrences(of: "-", with: "_") + "_ADDRESS"
+                environment[variable] = "\(addressHost):\(process.port)"
+            }
+        } catch {
+            for process in started { process.signal(SIGKILL) }
+            throw error
+        }
+        return started
+    }
+
     /// The address of the metrics listener, from the line `trove serve NAME metrics: listening on …`.
     var metricsAddress: String? {
         self.output.first(containing: "metrics: listening on ")?.components(separatedBy: "listening on ").last
