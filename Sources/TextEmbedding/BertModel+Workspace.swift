@@ -6,6 +6,7 @@ extension BertModel {
         private let intermediateSize: Int
         private(set) var tokenCapacity = 0
         private(set) var sequenceCapacity = 0
+        private(set) var partCapacity = 0
 
         /// [tokens × hidden]: the hidden states, input and output of each layer.
         private(set) var hidden: UnsafeMutablePointer<Float>
@@ -17,10 +18,11 @@ extension BertModel {
         private(set) var scratch: UnsafeMutablePointer<Float>
         /// [tokens × intermediate]: the feed-forward activations.
         private(set) var intermediate: UnsafeMutablePointer<Float>
-        /// [longest sequence²]: one head's attention scores.
+        /// [parts × longest sequence²]: one head's attention scores for each part of a pass.
         private(set) var scores: UnsafeMutablePointer<Float>
 
         init(configuration: Configuration) {
+            self.configuration = configuration
             hiddenSize = configuration.hiddenSize
             intermediateSize = configuration.intermediateSize
             hidden = .allocate(capacity: 0)
@@ -37,8 +39,21 @@ extension BertModel {
             }
         }
 
-        /// Grows the buffers, with headroom, to hold `tokens` tokens and a sequence of `longestSequence`.
-        func reserve(tokens: Int, longestSequence: Int) {
+        /// One workspace per thread, for passes that split a batch's texts between threads;
+        /// made on first use and kept.
+        private var perThread: [Workspace] = []
+        private let configuration: Configuration
+
+        func threadWorkspaces(_ count: Int) -> [Workspace] {
+            while perThread.count < count {
+                perThread.append(Workspace(configuration: configuration))
+            }
+            return Array(perThread.prefix(count))
+        }
+
+        /// Grows the buffers, with headroom, to hold `tokens` tokens and, for each of `parts`, the
+        /// scores of a sequence of `longestSequence`.
+        func reserve(tokens: Int, longestSequence: Int, parts: Int) {
             if tokens > tokenCapacity {
                 let capacity = max(tokens, tokenCapacity * 3 / 2, 64)
                 for buffer in [hidden, qkv, context, scratch, intermediate] {
@@ -51,10 +66,11 @@ extension BertModel {
                 intermediate = .allocate(capacity: capacity * intermediateSize)
                 tokenCapacity = capacity
             }
-            if longestSequence > sequenceCapacity {
+            if longestSequence > sequenceCapacity || parts > partCapacity {
                 scores.deallocate()
-                scores = .allocate(capacity: longestSequence * longestSequence)
-                sequenceCapacity = longestSequence
+                sequenceCapacity = max(longestSequence, sequenceCapacity)
+                partCapacity = max(parts, partCapacity)
+                scores = .allocate(capacity: partCapacity * sequenceCapacity * sequenceCapacity)
             }
         }
     }

@@ -23,9 +23,11 @@ final class BertModel: @unchecked Sendable {
     // `deinit`; after `init` nothing writes through them.
 
     let configuration: Configuration
-    /// Threads the element-wise steps (layer norm, softmax, GELU) are split over. They run
-    /// between matrix products, while OpenBLAS's threads wait; on one thread they took a quarter
-    /// of a pass over 200-token texts. Each element is computed exactly as on one thread.
+    /// Threads a pass is split over: the large matrix products by rows of tokens, attention by
+    /// (text, head), the element-wise steps (layer norm, softmax, GELU) by rows. OpenBLAS runs on
+    /// one thread inside each part: its own pool spun waiting between the many small products of
+    /// attention and between the steps (about 30 % of a pass's time with 2 threads), and it
+    /// could not run two heads' small products at once.
     var parallelism = ProcessInfo.processInfo.activeProcessorCount
 
     private struct Layer {
@@ -123,14 +125,53 @@ final class BertModel: @unchecked Sendable {
     /// Runs the encoder over `sequences` (token ids, each at most `maxPositions` long), packed one
     /// after another; returns the last hidden states, [total tokens × hidden], valid until the
     /// workspace's next use.
+    ///
+    /// With enough texts, each thread encodes its own share of them from start to end, in a
+    /// workspace of its own, and nothing is shared until the rows are gathered: the threads never
+    /// wait for each other between steps. Fewer texts than that (one query, say) are split inside
+    /// each step instead: products by rows, attention by (text, head), element-wise steps by rows.
     func encode(_ sequences: [[Int32]], workspace: Workspace) -> UnsafePointer<Float> {
+        let parts = max(1, self.parallelism)
+        guard parts > 1, sequences.count >= 2 * parts else {
+            return self.encode(sequences, workspace: workspace, parts: parts)
+        }
+        // Contiguous shares of about equal tokens, so the rows come out in order.
+        let tokens = sequences.reduce(0) { $0 + $1.count }
+        var shares: [Range<Int>] = []
+        var start = 0
+        var counted = 0
+        for (index, sequence) in sequences.enumerated() {
+            counted += sequence.count
+            if counted * parts >= tokens * (shares.count + 1) || index == sequences.count - 1 {
+                shares.append(start..<(index + 1))
+                start = index + 1
+            }
+        }
+        let longest = sequences.reduce(0) { max($0, $1.count) }
+        workspace.reserve(tokens: tokens, longestSequence: longest, parts: 1)
+        let threads = workspace.threadWorkspaces(shares.count)
+        let hidden = configuration.hiddenSize
+        let output = workspace.hidden
+        let work = ShareWork { share in
+            let group = Array(sequences[shares[share]])
+            let states = self.encode(group, workspace: threads[share], parts: 1)
+            let firstRow = sequences[..<shares[share].lowerBound].reduce(0) { $0 + $1.count }
+            let rows = group.reduce(0) { $0 + $1.count }
+            (output + firstRow * hidden).update(from: states, count: rows * hidden)
+        }
+        DispatchQueue.concurrentPerform(iterations: shares.count) { share in work.body(share) }
+        return UnsafePointer(output)
+    }
+
+    /// One pass over `sequences`, each step split over `parts` threads.
+    private func encode(_ sequences: [[Int32]], workspace: Workspace, parts: Int) -> UnsafePointer<Float> {
         let hidden = configuration.hiddenSize
         let intermediate = configuration.intermediateSize
         let headSize = hidden / configuration.headCount
         let tokens = sequences.reduce(0) { $0 + $1.count }
         let longest = sequences.reduce(0) { max($0, $1.count) }
         precondition(longest <= configuration.maxPositions, "a sequence is longer than the model's positions")
-        workspace.reserve(tokens: tokens, longestSequence: longest)
+        workspace.reserve(tokens: tokens, longestSequence: longest, parts: parts)
         guard tokens > 0 else { return UnsafePointer(workspace.hidden) }
 
         // Embeddings: word + token type 0 + position, in PyTorch's order of addition, then layer norm.
@@ -146,61 +187,73 @@ final class BertModel: @unchecked Sendable {
                 row += hidden
             }
         }
-        layerNorm(workspace.hidden, rows: tokens, weight: embeddingNormWeight, bias: embeddingNormBias, into: workspace.hidden)
+        layerNorm(workspace.hidden, rows: tokens, parts: parts, weight: embeddingNormWeight, bias: embeddingNormBias, into: workspace.hidden)
 
         let scale = 1 / Float(headSize).squareRoot()
+        // Every (text, head) pair's first token and length, the longest first so that the parts
+        // finish together.
+        var attention: [(offset: Int, length: Int, head: Int)] = []
+        attention.reserveCapacity(sequences.count * configuration.headCount)
+        var offset = 0
+        for sequence in sequences {
+            for head in 0..<configuration.headCount {
+                attention.append((offset, sequence.count, head))
+            }
+            offset += sequence.count
+        }
+        attention.sort { $0.length > $1.length }
         for layer in layers {
             // Q, K and V of every token at once: [tokens × 3·hidden].
             fill(workspace.qkv, rows: tokens, with: layer.qkvBias, width: 3 * hidden)
-            gemm(
-                m: tokens, n: 3 * hidden, k: hidden, a: workspace.hidden, lda: hidden, b: layer.qkvWeight, ldb: hidden,
+            gemmByRows(
+                parts: parts, m: tokens, n: 3 * hidden, k: hidden, a: workspace.hidden, lda: hidden, b: layer.qkvWeight, ldb: hidden,
                 transposeB: true, beta: 1, c: workspace.qkv, ldc: 3 * hidden)
 
-            // Attention, per sequence and head, reading Q, K and V in place with a row stride.
-            var offset = 0
-            for sequence in sequences {
-                let length = sequence.count
-                for head in 0..<configuration.headCount {
-                    let query = workspace.qkv + offset * 3 * hidden + head * headSize
+            // Attention, per text and head, reading Q, K and V in place with a row stride. The
+            // (text, head) pairs are dealt round-robin to the parts, each with its own scores.
+            let qkv = UnsafePointer(workspace.qkv)
+            let context = workspace.context
+            let scoresStride = longest * longest
+            forEachPart(parts, of: attention.count) { part, pairs in
+                let scores = workspace.scores + part * scoresStride
+                for index in pairs {
+                    let (offset, length, head) = attention[index]
+                    let query = qkv + offset * 3 * hidden + head * headSize
                     gemm(
                         m: length, n: length, k: headSize, alpha: scale, a: query, lda: 3 * hidden,
-                        b: query + hidden, ldb: 3 * hidden, transposeB: true, beta: 0, c: workspace.scores, ldc: length)
-                    let scores = workspace.scores
-                    forEachRowRange(length, cost: length) { rows in
-                        softmaxRows(scores + rows.lowerBound * length, rows: rows.count, columns: length)
-                    }
+                        b: query + hidden, ldb: 3 * hidden, transposeB: true, beta: 0, c: scores, ldc: length)
+                    softmaxRows(scores, rows: length, columns: length)
                     gemm(
-                        m: length, n: headSize, k: length, a: workspace.scores, lda: length,
+                        m: length, n: headSize, k: length, a: scores, lda: length,
                         b: query + 2 * hidden, ldb: 3 * hidden, transposeB: false, beta: 0,
-                        c: workspace.context + offset * hidden + head * headSize, ldc: hidden)
+                        c: context + offset * hidden + head * headSize, ldc: hidden)
                 }
-                offset += length
             }
 
             // Output projection, residual, layer norm.
             addRows(workspace.hidden, layer.attentionOutputBias, rows: tokens, width: hidden, into: workspace.scratch)
-            gemm(
-                m: tokens, n: hidden, k: hidden, a: workspace.context, lda: hidden, b: layer.attentionOutputWeight,
+            gemmByRows(
+                parts: parts, m: tokens, n: hidden, k: hidden, a: workspace.context, lda: hidden, b: layer.attentionOutputWeight,
                 ldb: hidden, transposeB: true, beta: 1, c: workspace.scratch, ldc: hidden)
             layerNorm(
-                workspace.scratch, rows: tokens, weight: layer.attentionNormWeight, bias: layer.attentionNormBias,
+                workspace.scratch, rows: tokens, parts: parts, weight: layer.attentionNormWeight, bias: layer.attentionNormBias,
                 into: workspace.hidden)
 
             // Feed-forward: hidden → intermediate (GELU) → hidden, residual, layer norm.
             fill(workspace.intermediate, rows: tokens, with: layer.intermediateBias, width: intermediate)
-            gemm(
-                m: tokens, n: intermediate, k: hidden, a: workspace.hidden, lda: hidden, b: layer.intermediateWeight,
+            gemmByRows(
+                parts: parts, m: tokens, n: intermediate, k: hidden, a: workspace.hidden, lda: hidden, b: layer.intermediateWeight,
                 ldb: hidden, transposeB: true, beta: 1, c: workspace.intermediate, ldc: intermediate)
             let activations = workspace.intermediate
-            forEachRowRange(tokens, cost: intermediate * 8) { rows in
+            forEachRowRange(tokens, parts: parts, cost: intermediate * 8) { rows in
                 gelu(activations + rows.lowerBound * intermediate, count: rows.count * intermediate)
             }
             addRows(workspace.hidden, layer.outputBias, rows: tokens, width: hidden, into: workspace.scratch)
-            gemm(
-                m: tokens, n: hidden, k: intermediate, a: workspace.intermediate, lda: intermediate,
+            gemmByRows(
+                parts: parts, m: tokens, n: hidden, k: intermediate, a: workspace.intermediate, lda: intermediate,
                 b: layer.outputWeight, ldb: intermediate, transposeB: true, beta: 1, c: workspace.scratch, ldc: hidden)
             layerNorm(
-                workspace.scratch, rows: tokens, weight: layer.outputNormWeight, bias: layer.outputNormBias,
+                workspace.scratch, rows: tokens, parts: parts, weight: layer.outputNormWeight, bias: layer.outputNormBias,
                 into: workspace.hidden)
         }
         return UnsafePointer(workspace.hidden)
@@ -216,6 +269,34 @@ final class BertModel: @unchecked Sendable {
         cblas_sgemm(
             CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans, blasint(m), blasint(n), blasint(k),
             alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+    }
+
+    /// The same product with the rows of A and C split over the parts, one single-threaded
+    /// OpenBLAS call each (`transposeB` products whose B is shared and read-only).
+    private func gemmByRows(
+        parts: Int, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        transposeB: Bool, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        forEachRowRange(m, parts: parts, cost: n * k) { rows in
+            gemm(
+                m: rows.count, n: n, k: k, a: a + rows.lowerBound * lda, lda: lda, b: b, ldb: ldb,
+                transposeB: transposeB, beta: beta, c: c + rows.lowerBound * ldc, ldc: ldc)
+        }
+    }
+
+    /// Runs `body(part, indices)` for `parts` parts of `count` items dealt round-robin, at once.
+    private func forEachPart(_ parts: Int, of count: Int, _ body: (Int, StrideTo<Int>) -> Void) {
+        let parts = min(parts, count)
+        guard parts > 1 else {
+            body(0, stride(from: 0, to: count, by: 1))
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let work = PartWork(body: body)
+            DispatchQueue.concurrentPerform(iterations: parts) { part in
+                work.body(part, stride(from: part, to: count, by: parts))
+            }
+        }
     }
 
     /// Every row of `matrix` set to `row`.
@@ -241,12 +322,12 @@ final class BertModel: @unchecked Sendable {
 
     /// Layer norm of each row (biased variance, `layerNormEpsilon`), statistics accumulated in Double.
     private func layerNorm(
-        _ input: UnsafePointer<Float>, rows: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+        _ input: UnsafePointer<Float>, rows: Int, parts: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
         into output: UnsafeMutablePointer<Float>
     ) {
         let width = configuration.hiddenSize
         let epsilon = Double(configuration.layerNormEpsilon)
-        forEachRowRange(rows, cost: width * 4) { range in
+        forEachRowRange(rows, parts: parts, cost: width * 4) { range in
             for r in range {
                 let x = input + r * width
                 let y = output + r * width
@@ -269,8 +350,8 @@ final class BertModel: @unchecked Sendable {
 
     /// Runs `body` over `rows` split into one contiguous range per thread, or in one piece when
     /// the work (`cost` per row, in rough element operations) is too small to be worth a hand-off.
-    private func forEachRowRange(_ rows: Int, cost: Int, _ body: (Range<Int>) -> Void) {
-        let parts = min(self.parallelism, rows)
+    private func forEachRowRange(_ rows: Int, parts: Int, cost: Int, _ body: (Range<Int>) -> Void) {
+        let parts = min(parts, rows)
         guard parts > 1, rows * cost >= 64 * 1024 else {
             body(0..<rows)
             return
@@ -289,32 +370,28 @@ final class BertModel: @unchecked Sendable {
 
     /// Softmax of each row, in place.
     private func softmaxRows(_ matrix: UnsafeMutablePointer<Float>, rows: Int, columns: Int) {
-        for r in 0..<rows {
-            let row = matrix + r * columns
-            var largest = -Float.infinity
-            for j in 0..<columns { largest = max(largest, row[j]) }
-            var sum: Float = 0
-            for j in 0..<columns {
-                let e = expf(row[j] - largest)
-                row[j] = e
-                sum += e
-            }
-            let inverse = 1 / sum
-            for j in 0..<columns { row[j] *= inverse }
-        }
+        VectorMath.softmaxRows(matrix, rows: rows, columns: columns)
     }
 
     /// Exact GELU, x·½·(1 + erf(x/√2)), as PyTorch's default `gelu`, in place.
     private func gelu(_ values: UnsafeMutablePointer<Float>, count: Int) {
-        let inverseRootTwo: Float = 0.70710678118654752440
-        for i in 0..<count {
-            let x = values[i]
-            values[i] = x * 0.5 * (1 + erff(x * inverseRootTwo))
-        }
+        VectorMath.gelu(values, count: count)
     }
 }
 
 /// A pass's element-wise step, handed to the threads that each do a disjoint range of its rows.
 private struct RowWork: @unchecked Sendable {
     let body: (Range<Int>) -> Void
+}
+
+/// A share of a batch's texts, handed to the thread that encodes it into rows of the output no
+/// other thread writes, in a workspace of its own.
+private struct ShareWork: @unchecked Sendable {
+    let body: (Int) -> Void
+}
+
+/// Attention's (text, head) pairs, handed to the threads that each do every `parts`-th pair into
+/// disjoint columns of the context and their own scores.
+private struct PartWork: @unchecked Sendable {
+    let body: (Int, StrideTo<Int>) -> Void
 }

@@ -8,16 +8,15 @@ import Synchronization
 ///
 /// Thread-safety: `Sendable`, and safe to call from any task or thread. One pass at a time runs
 /// the model, under a lock that guards the reused buffers: concurrent callers queue rather than
-/// each holding a copy of the buffers, and the parallelism is inside the pass, in OpenBLAS's
-/// threads. Calls block their thread for the length of a pass (milliseconds to about a second
+/// each holding a copy of the buffers, and the parallelism is inside the pass, over `threadCount`
+/// threads that each call OpenBLAS single-threaded. Calls block their thread for the length of a pass (milliseconds to about a second
 /// for a large batch); run them off latency-sensitive executors, and batch texts into one call
 /// rather than making many small ones.
 public final class MiniLMEmbedder: Sendable {
     /// How the embedder runs.
     public struct Configuration: Sendable {
-        /// OpenBLAS threads for the matrix products; `nil` leaves OpenBLAS's default (its
-        /// `OPENBLAS_NUM_THREADS` environment variable, else one per core). The setting is
-        /// process-wide: OpenBLAS has one thread pool.
+        /// Threads a pass is split over; `nil`: one per core. OpenBLAS is set to one thread of
+        /// its own (a process-wide setting), since the pass divides the work itself.
         public var threadCount: Int?
         /// The most tokens one forward pass takes; larger batches run as several passes. Bounds
         /// the buffers a pass keeps: about 15 KiB per token.
@@ -94,11 +93,10 @@ public final class MiniLMEmbedder: Sendable {
                 message: "vocab.txt has \(tokenizer.vocabularySize) tokens but the model embeds \(bertConfiguration.vocabularySize)")
         }
         precondition(configuration.maxTokensPerPass >= maxTokens, "maxTokensPerPass must hold one whole text")
-        if let threadCount = configuration.threadCount {
-            openblas_set_num_threads(Int32(threadCount))
-        }
+        openblas_set_num_threads(1)
         self.model = try BertModel(
             configuration: bertConfiguration, weightsFile: modelDirectory.appendingPathComponent("model.safetensors"))
+        self.model.parallelism = configuration.threadCount ?? ProcessInfo.processInfo.activeProcessorCount
         self.tokenizer = tokenizer
         self.dimension = bertConfiguration.hiddenSize
         self.maxTokens = maxTokens
