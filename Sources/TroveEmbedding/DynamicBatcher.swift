@@ -9,7 +9,8 @@ import TroveCore
 /// A text waits until `maxBatchSize` texts are waiting or the oldest has waited `maxWait`; then up
 /// to `maxBatchSize` texts, oldest first, are sorted by length (so a pass pads little) and run in
 /// one call on the batcher's own thread, off the cooperative pool. Each request gets its vectors
-/// back in its own order. A request larger than a batch is spread over several.
+/// back in its own order. A request larger than a batch is spread over several. A cancelled
+/// request's texts leave the queue at once (texts already in a running pass finish with it).
 public final class DynamicBatcher: Sendable {
     /// How texts are batched.
     public struct Configuration: Sendable {
@@ -62,29 +63,76 @@ public final class DynamicBatcher: Sendable {
     /// Each text's vector, in order, once the batches holding them have run.
     public func embed(_ texts: [String]) async throws -> [TextVector] {
         if texts.isEmpty { return [] }
-        return try await withCheckedThrowingContinuation { continuation in
-            self.queue.enqueue(PendingRequest(count: texts.count, continuation: continuation), texts: texts)
+        let request = PendingRequest(count: texts.count)
+        let queue = self.queue
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                if request.start(continuation) {
+                    queue.enqueue(request, texts: texts)
+                }
+            }
+        } onCancel: {
+            queue.cancel(request)
         }
     }
 }
 
-/// A request whose texts are in the queue. Only the batcher's thread touches it after enqueueing.
+/// A request whose texts are in the queue. `results` and `remaining` are touched only by the
+/// batcher's thread; how the request ends is decided once, under `state`'s lock, by whichever of
+/// the batcher (vectors or an error) and a cancellation comes first.
 private final class PendingRequest: @unchecked Sendable {
     var results: [TextVector?]
     var remaining: Int
-    var isFinished = false
-    let continuation: CheckedContinuation<[TextVector], any Error>
 
-    init(count: Int, continuation: CheckedContinuation<[TextVector], any Error>) {
+    private enum State {
+        case created
+        case waiting(CheckedContinuation<[TextVector], any Error>)
+        case finished
+    }
+    private let state = Mutex(State.created)
+
+    init(count: Int) {
         self.results = Array(repeating: nil, count: count)
         self.remaining = count
-        self.continuation = continuation
+    }
+
+    /// Keeps the caller's continuation; false (and the continuation resumed) when the request
+    /// was cancelled before it got here.
+    func start(_ continuation: CheckedContinuation<[TextVector], any Error>) -> Bool {
+        let started = self.state.withLock { state in
+            guard case .created = state else { return false }
+            state = .waiting(continuation)
+            return true
+        }
+        if !started {
+            continuation.resume(throwing: EmbeddingError(code: .cancelled, message: "the request was cancelled"))
+        }
+        return started
+    }
+
+    var isFinished: Bool {
+        self.state.withLock { state in
+            if case .finished = state { return true }
+            return false
+        }
     }
 
     func fail(_ error: any Error) {
-        guard !self.isFinished else { return }
-        self.isFinished = true
-        self.continuation.resume(throwing: error)
+        self.finish()?.resume(throwing: error)
+    }
+
+    func succeed(_ vectors: [TextVector]) {
+        self.finish()?.resume(returning: vectors)
+    }
+
+    /// Marks the request finished; the continuation to resume, if it was waiting.
+    private func finish() -> CheckedContinuation<[TextVector], any Error>? {
+        self.state.withLock { state in
+            let previous = state
+            state = .finished
+            if case .waiting(let continuation) = previous { return continuation }
+            return nil
+        }
     }
 }
 
@@ -122,6 +170,14 @@ private final class BatchQueue: @unchecked Sendable {
         }
         self.condition.signal()
         self.condition.unlock()
+    }
+
+    /// Takes a cancelled request's texts out of the queue and ends it.
+    func cancel(_ request: PendingRequest) {
+        self.condition.lock()
+        self.waiting.removeAll { $0.request === request }
+        self.condition.unlock()
+        request.fail(EmbeddingError(code: .cancelled, message: "the request was cancelled"))
     }
 
     func shutDown() {
@@ -184,9 +240,8 @@ private final class BatchQueue: @unchecked Sendable {
             let request = item.request
             request.results[item.index] = vector
             request.remaining -= 1
-            if request.remaining == 0 && !request.isFinished {
-                request.isFinished = true
-                request.continuation.resume(returning: request.results.map { $0! })
+            if request.remaining == 0 {
+                request.succeed(request.results.map { $0! })
             }
         }
     }

@@ -8,6 +8,7 @@ public struct EmbeddingError: Error, Sendable, CustomStringConvertible {
             case unimplemented
             case modelUnavailable
             case unavailable
+            case cancelled
             case internalError
         }
 
@@ -23,6 +24,8 @@ public struct EmbeddingError: Error, Sendable, CustomStringConvertible {
         public static let modelUnavailable = Code(wrapped: .modelUnavailable)
         /// The provider is shutting down or a remote provider cannot be reached.
         public static let unavailable = Code(wrapped: .unavailable)
+        /// The caller gave up (its call was cancelled) before the texts were embedded.
+        public static let cancelled = Code(wrapped: .cancelled)
         /// A broken invariant or an engine failure.
         public static let internalError = Code(wrapped: .internalError)
 
@@ -33,6 +36,7 @@ public struct EmbeddingError: Error, Sendable, CustomStringConvertible {
             case .unimplemented: "unimplemented"
             case .modelUnavailable: "model unavailable"
             case .unavailable: "unavailable"
+            case .cancelled: "cancelled"
             case .internalError: "internal error"
             }
         }

@@ -33,7 +33,14 @@ public struct EmbeddingService: Trove_V1_Embedding.SimpleServiceProtocol {
     }
 
     public func embed(request: Trove_V1_EmbedRequest, context: ServerContext) async throws -> Trove_V1_EmbedResponse {
-        try await self.embed(request)
+        // gRPC reports a cancelled call (the client gave up, its deadline passed) through the
+        // handle, not by cancelling this task: cancel the work so its queued texts leave the batch.
+        let work = Task { try await self.embed(request) }
+        return try await withRPCCancellationHandler {
+            try await work.value
+        } onCancelRPC: {
+            work.cancel()
+        }
     }
 
     public func embedStream(
