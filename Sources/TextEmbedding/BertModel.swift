@@ -205,7 +205,7 @@ final class BertModel: @unchecked Sendable {
         for layer in layers {
             // Q, K and V of every token at once: [tokens × 3·hidden].
             fill(workspace.qkv, rows: tokens, with: layer.qkvBias, width: 3 * hidden)
-            gemmByRows(
+            gemmSplit(
                 parts: parts, m: tokens, n: 3 * hidden, k: hidden, a: workspace.hidden, lda: hidden, b: layer.qkvWeight, ldb: hidden,
                 transposeB: true, beta: 1, c: workspace.qkv, ldc: 3 * hidden)
 
@@ -232,7 +232,7 @@ final class BertModel: @unchecked Sendable {
 
             // Output projection, residual, layer norm.
             addRows(workspace.hidden, layer.attentionOutputBias, rows: tokens, width: hidden, into: workspace.scratch)
-            gemmByRows(
+            gemmSplit(
                 parts: parts, m: tokens, n: hidden, k: hidden, a: workspace.context, lda: hidden, b: layer.attentionOutputWeight,
                 ldb: hidden, transposeB: true, beta: 1, c: workspace.scratch, ldc: hidden)
             layerNorm(
@@ -241,7 +241,7 @@ final class BertModel: @unchecked Sendable {
 
             // Feed-forward: hidden → intermediate (GELU) → hidden, residual, layer norm.
             fill(workspace.intermediate, rows: tokens, with: layer.intermediateBias, width: intermediate)
-            gemmByRows(
+            gemmSplit(
                 parts: parts, m: tokens, n: intermediate, k: hidden, a: workspace.hidden, lda: hidden, b: layer.intermediateWeight,
                 ldb: hidden, transposeB: true, beta: 1, c: workspace.intermediate, ldc: intermediate)
             let activations = workspace.intermediate
@@ -249,7 +249,7 @@ final class BertModel: @unchecked Sendable {
                 gelu(activations + rows.lowerBound * intermediate, count: rows.count * intermediate)
             }
             addRows(workspace.hidden, layer.outputBias, rows: tokens, width: hidden, into: workspace.scratch)
-            gemmByRows(
+            gemmSplit(
                 parts: parts, m: tokens, n: hidden, k: intermediate, a: workspace.intermediate, lda: intermediate,
                 b: layer.outputWeight, ldb: intermediate, transposeB: true, beta: 1, c: workspace.scratch, ldc: hidden)
             layerNorm(
@@ -271,16 +271,19 @@ final class BertModel: @unchecked Sendable {
             alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
     }
 
-    /// The same product with the rows of A and C split over the parts, one single-threaded
-    /// OpenBLAS call each (`transposeB` products whose B is shared and read-only).
-    private func gemmByRows(
+    /// The same product split over the parts by columns of C — rows of the weights B, since
+    /// these products take Bᵀ — one single-threaded OpenBLAS call each. Splitting by rows of A
+    /// made every part pack all of B; for the few tokens of a query, packing the weights was
+    /// most of the work (half of a one-sentence pass went to `sgemm_incopy`).
+    private func gemmSplit(
         parts: Int, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         transposeB: Bool, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        forEachRowRange(m, parts: parts, cost: n * k) { rows in
+        precondition(transposeB, "split by rows of B needs B transposed")
+        forEachRowRange(n, parts: parts, cost: m * k) { columns in
             gemm(
-                m: rows.count, n: n, k: k, a: a + rows.lowerBound * lda, lda: lda, b: b, ldb: ldb,
-                transposeB: transposeB, beta: beta, c: c + rows.lowerBound * ldc, ldc: ldc)
+                m: m, n: columns.count, k: k, a: a, lda: lda, b: b + columns.lowerBound * ldb, ldb: ldb,
+                transposeB: true, beta: beta, c: c + columns.lowerBound, ldc: ldc)
         }
     }
 

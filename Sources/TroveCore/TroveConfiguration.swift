@@ -108,8 +108,9 @@ public struct TroveConfiguration: Sendable {
         public var threads = 0
         /// The most texts one pass of the model takes from the queue of waiting requests.
         public var maxBatchSize = 32
-        /// How long the first waiting text waits for others to share its pass.
-        public var maxBatchWaitMilliseconds = 5
+        /// How long the first waiting text waits for others to share its pass. 0: a pass starts as
+        /// soon as the model is free; texts arriving during a pass share the next one anyway.
+        public var maxBatchWaitMilliseconds = 0
         /// The most texts one Embed or Tokenize request may hold.
         public var maxTextsPerRequest = 2048
         /// The largest text, in UTF-8 bytes.
