@@ -21,16 +21,13 @@ public struct ClientConnection<Transport: ClientTransport>: Service {
 }
 
 extension ClientConnection where Transport == HTTP2ClientTransport.Posix {
-    /// An HTTP/2 client for the service at `address`: TLS as `tls` says (plaintext by default),
-    /// with `interceptors` on every call (the service credential, say).
-    ///
-    /// - Parameter serverName: The name to expect in the server's certificate, when it is not
-    ///   the address's host.
+    /// An HTTP/2 client for the service at `address`: TLS as `tls` says (plaintext by default;
+    /// the server's certificate must name the address's host), with `interceptors` on every call
+    /// (the service credential, say).
     public init(
         address: HostAndPort,
         maxMessageBytes: Int,
         tls: TroveConfiguration.TLS = .init(),
-        serverName: String? = nil,
         interceptors: [any ClientInterceptor] = []
     ) throws {
         // The same message limit as the servers, both ways: grpc-swift-nio-transport 2.9.2
@@ -42,9 +39,6 @@ extension ClientConnection where Transport == HTTP2ClientTransport.Posix {
             target: address.clientTarget,
             transportSecurity: tls.clientSecurity,
             config: .defaults { config in
-                if let serverName {
-                    config.http2.authority = serverName
-                }
                 config.backoff.max = .seconds(5)
                 // Coalescing holds each write back for up to its delay in case another follows:
                 // it doubled the round trip of one call at a time (see trove bench ann).

@@ -4,7 +4,8 @@ import GRPCNIOTransportHTTP2
 import Logging
 import ServiceLifecycle
 
-/// Runs a set of gRPC services, with health and request logging, on one transport, as a
+/// Runs a set of gRPC services, with health, reflection, request metrics and logging (and the
+/// interceptors it is given: access control, limits), on one transport, as a
 /// swift-service-lifecycle `Service` that shuts down gracefully: the listener closes, new calls
 /// are refused, calls in flight finish.
 public struct ServiceHost: Service {
@@ -26,7 +27,7 @@ public struct ServiceHost: Service {
     let onListening: @Sendable (HostAndPort) -> Void
 
     /// - Parameters:
-    ///   - services: The services to offer; health is added.
+    ///   - services: The services to offer; health and reflection are added.
     ///   - health: The board to mark serving once listening (shared by every listener of a
     ///     process); marked not serving on shutdown.
     ///   - interceptors: Run for every call after request logging (access control, audit).
