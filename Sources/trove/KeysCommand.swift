@@ -151,7 +151,7 @@ struct ConfigCommand: AsyncParsableCommand {
     }
 }
 
-/// `trove audit`: the audit trail of writes and admin actions, newest first.
+/// `trove audit`: the audit trail of writes and admin actions, oldest first (the first `--limit`).
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
