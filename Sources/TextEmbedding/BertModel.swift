@@ -152,14 +152,13 @@ final class BertModel: @unchecked Sendable {
         let threads = workspace.threadWorkspaces(shares.count)
         let hidden = configuration.hiddenSize
         let output = workspace.hidden
-        let work = ShareWork { share in
+        concurrently(shares.count) { share in
             let group = Array(sequences[shares[share]])
             let states = self.encode(group, workspace: threads[share], parts: 1)
             let firstRow = sequences[..<shares[share].lowerBound].reduce(0) { $0 + $1.count }
             let rows = group.reduce(0) { $0 + $1.count }
             (output + firstRow * hidden).update(from: states, count: rows * hidden)
         }
-        DispatchQueue.concurrentPerform(iterations: shares.count) { share in work.body(share) }
         return UnsafePointer(output)
     }
 
@@ -222,7 +221,7 @@ final class BertModel: @unchecked Sendable {
                     gemm(
                         m: length, n: length, k: headSize, alpha: scale, a: query, lda: 3 * hidden,
                         b: query + hidden, ldb: 3 * hidden, transposeB: true, beta: 0, c: scores, ldc: length)
-                    softmaxRows(scores, rows: length, columns: length)
+                    VectorMath.softmaxRows(scores, rows: length, columns: length)
                     gemm(
                         m: length, n: headSize, k: length, a: scores, lda: length,
                         b: query + 2 * hidden, ldb: 3 * hidden, transposeB: false, beta: 0,
@@ -246,7 +245,7 @@ final class BertModel: @unchecked Sendable {
                 ldb: hidden, transposeB: true, beta: 1, c: workspace.intermediate, ldc: intermediate)
             let activations = workspace.intermediate
             forEachRowRange(tokens, parts: parts, cost: intermediate * 8) { rows in
-                gelu(activations + rows.lowerBound * intermediate, count: rows.count * intermediate)
+                VectorMath.gelu(activations + rows.lowerBound * intermediate, count: rows.count * intermediate)
             }
             addRows(workspace.hidden, layer.outputBias, rows: tokens, width: hidden, into: workspace.scratch)
             gemmSplit(
@@ -294,11 +293,8 @@ final class BertModel: @unchecked Sendable {
             body(0, stride(from: 0, to: count, by: 1))
             return
         }
-        withoutActuallyEscaping(body) { body in
-            let work = PartWork(body: body)
-            DispatchQueue.concurrentPerform(iterations: parts) { part in
-                work.body(part, stride(from: part, to: count, by: parts))
-            }
+        concurrently(parts) { part in
+            body(part, stride(from: part, to: count, by: parts))
         }
     }
 
@@ -351,6 +347,14 @@ final class BertModel: @unchecked Sendable {
         }
     }
 
+    /// Runs `body(part)` for each of `parts` parts at once; returns when all are done.
+    private func concurrently(_ parts: Int, _ body: (Int) -> Void) {
+        withoutActuallyEscaping(body) { body in
+            let work = PartOfPass(body: body)
+            DispatchQueue.concurrentPerform(iterations: parts) { part in work.body(part) }
+        }
+    }
+
     /// Runs `body` over `rows` split into one contiguous range per thread, or in one piece when
     /// the work (`cost` per row, in rough element operations) is too small to be worth a hand-off.
     private func forEachRowRange(_ rows: Int, parts: Int, cost: Int, _ body: (Range<Int>) -> Void) {
@@ -359,42 +363,16 @@ final class BertModel: @unchecked Sendable {
             body(0..<rows)
             return
         }
-        withoutActuallyEscaping(body) { body in
-            // The ranges are disjoint rows of buffers this pass owns; concurrentPerform returns
-            // only when every part is done.
-            let work = RowWork(body: body)
-            DispatchQueue.concurrentPerform(iterations: parts) { part in
-                let start = rows * part / parts
-                let end = rows * (part + 1) / parts
-                if start < end { work.body(start..<end) }
-            }
+        // The ranges are disjoint rows of buffers this pass owns.
+        concurrently(parts) { part in
+            let start = rows * part / parts
+            let end = rows * (part + 1) / parts
+            if start < end { body(start..<end) }
         }
     }
-
-    /// Softmax of each row, in place.
-    private func softmaxRows(_ matrix: UnsafeMutablePointer<Float>, rows: Int, columns: Int) {
-        VectorMath.softmaxRows(matrix, rows: rows, columns: columns)
-    }
-
-    /// Exact GELU, x·½·(1 + erf(x/√2)), as PyTorch's default `gelu`, in place.
-    private func gelu(_ values: UnsafeMutablePointer<Float>, count: Int) {
-        VectorMath.gelu(values, count: count)
-    }
 }
 
-/// A pass's element-wise step, handed to the threads that each do a disjoint range of its rows.
-private struct RowWork: @unchecked Sendable {
-    let body: (Range<Int>) -> Void
-}
-
-/// A share of a batch's texts, handed to the thread that encodes it into rows of the output no
-/// other thread writes, in a workspace of its own.
-private struct ShareWork: @unchecked Sendable {
+/// Work handed to the threads of a pass; each part writes only memory no other part touches.
+private struct PartOfPass: @unchecked Sendable {
     let body: (Int) -> Void
-}
-
-/// Attention's (text, head) pairs, handed to the threads that each do every `parts`-th pair into
-/// disjoint columns of the context and their own scores.
-private struct PartWork: @unchecked Sendable {
-    let body: (Int, StrideTo<Int>) -> Void
 }
