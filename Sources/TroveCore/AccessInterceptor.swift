@@ -40,19 +40,19 @@ public struct AccessInterceptor: ServerInterceptor {
             return try await next(request, context)
         }
 
-        let audit = self.auditTrail.map { trail in
+        // Reads are not recorded: no record is made for them.
+        let audit = rule.isAudited && rule.permission >= .write ? self.auditTrail.map { trail in
             AuditRecord(trail: trail, method: method, requestID: RequestScope.current?.requestID ?? "")
-        }
+        } : nil
         let caller: Caller
         do {
             caller = try await self.authenticator?.caller(presenting: request.metadata) ?? .anonymous
         } catch {
             // Refused writes are recorded too: someone tried.
-            if rule.isAudited && rule.permission >= .write { audit?.finish(caller: nil, outcome: error) }
+            audit?.finish(caller: nil, outcome: error)
             throw error
         }
-        let audited = rule.isAudited && rule.permission >= .write && (!caller.isService || rule.permission == .admin)
-        let record = audited ? audit : nil
+        let record = !caller.isService || rule.permission == .admin ? audit : nil
 
         guard caller.permission >= rule.permission else {
             let error = RPCError(
@@ -63,6 +63,10 @@ public struct AccessInterceptor: ServerInterceptor {
             throw error
         }
 
+        // The first message is read only for a collection limit or an audit record's targets.
+        guard !caller.collections.isEmpty || record != nil else {
+            return try await next(request, context)
+        }
         var request = request
         request.messages = RPCAsyncSequence(
             wrapping: FirstMessageCheck(base: request.messages) { message in

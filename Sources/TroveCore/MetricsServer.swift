@@ -5,6 +5,7 @@ import NIOHTTP1
 import NIOPosix
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 
 /// The metric names every Trove process reports, in one place.
 public enum TroveMetrics {
@@ -31,6 +32,11 @@ public enum TroveMetrics {
     /// Objects and their bytes held by a backend, where it can count them cheaply (gauges).
     public static let objectBytesStored = "trove_object_bytes_stored"
 
+    /// Whether `bootstrapPrometheus` ran: without it every metric is swift-metrics' no-op, and
+    /// per-call metrics are not worth making.
+    public static var isEnabled: Bool { enabled.load(ordering: .relaxed) }
+    private static let enabled = Atomic<Bool>(false)
+
     /// Makes swift-metrics report to a new Prometheus registry, with buckets suited to Trove's
     /// latencies (100 µs to 30 s) and batch sizes. Once per process.
     public static func bootstrapPrometheus() -> PrometheusCollectorRegistry {
@@ -43,6 +49,7 @@ public enum TroveMetrics {
         ]
         factory.valueHistogramBuckets[Self.embeddingBatchSize] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
         MetricsSystem.bootstrap(factory)
+        Self.enabled.store(true, ordering: .relaxed)
         return registry
     }
 }

@@ -27,9 +27,11 @@ public struct RequestObservingInterceptor: ServerInterceptor {
         @Sendable func record(_ error: (any Error)?) {
             let elapsed = ContinuousClock.now - start
             let code = error.map(statusName(of:)) ?? "ok"
-            let dimensions = [("service", descriptor.service.fullyQualifiedService), ("method", descriptor.method), ("code", code)]
-            Counter(label: TroveMetrics.requests, dimensions: dimensions).increment()
-            Timer(label: TroveMetrics.requestDuration, dimensions: dimensions).recordNanoseconds(Int64(clamping: elapsed.wholeNanoseconds))
+            if TroveMetrics.isEnabled {
+                let dimensions = [("service", descriptor.service.fullyQualifiedService), ("method", descriptor.method), ("code", code)]
+                Counter(label: TroveMetrics.requests, dimensions: dimensions).increment()
+                Timer(label: TroveMetrics.requestDuration, dimensions: dimensions).recordNanoseconds(Int64(clamping: elapsed.wholeNanoseconds))
+            }
             if logger.logLevel <= .debug {
                 logger.debug(
                     "request",
@@ -40,8 +42,12 @@ public struct RequestObservingInterceptor: ServerInterceptor {
                 )
             }
         }
+        // Nothing to count or log: the call only needs its scope.
+        let observed = TroveMetrics.isEnabled || logger.logLevel <= .debug
         var response = try await RequestScope.$current.withValue(scope) {
-            try await callObservingOutcome(next, request: request, context: context, outcome: record)
+            observed
+                ? try await callObservingOutcome(next, request: request, context: context, outcome: record)
+                : try await next(request, context)
         }
         // A streamed response is produced after this returns: it runs in the scope too.
         if case .success(var contents) = response.accepted {
