@@ -37,7 +37,7 @@ extension ClientConnection where Transport == HTTP2ClientTransport.Posix {
         methodConfig.maxResponseMessageBytes = maxMessageBytes
         let transport = try HTTP2ClientTransport.Posix(
             target: address.clientTarget,
-            transportSecurity: tls.clientSecurity,
+            transportSecurity: tls.clientSecurity(),
             config: .defaults { config in
                 config.backoff.max = .seconds(5)
                 // Coalescing holds each write back for up to its delay in case another follows:

@@ -130,9 +130,10 @@ extension TroveConfiguration.TLS {
     }
 
     /// A client's security towards a Trove listener: TLS verifying the server against `ca_file`
-    /// (or the system's roots), presenting this process's certificate when it has one.
-    public var clientSecurity: HTTP2ClientTransport.Posix.TransportSecurity {
-        guard self.isEnabled || !self.caFile.isEmpty else { return .plaintext }
+    /// (or the system's roots), presenting this process's certificate when it has one; plaintext
+    /// when no file is set, unless `always`.
+    public func clientSecurity(always: Bool = false) -> HTTP2ClientTransport.Posix.TransportSecurity {
+        guard always || self.isEnabled || !self.caFile.isEmpty else { return .plaintext }
         return .tls { config in
             if !self.certificateFile.isEmpty {
                 config.certificateChain = [.file(path: self.certificateFile, format: .pem)]

@@ -52,17 +52,13 @@ struct ClientOptions: ParsableArguments {
         return key?.isEmpty == false ? key : nil
     }
 
+    /// The same TLS settings a service uses towards another, from the flags.
     var transportSecurity: HTTP2ClientTransport.Posix.TransportSecurity {
-        guard self.tls || self.tlsCa != nil || self.tlsCert != nil else { return .plaintext }
-        return .tls { config in
-            if let certificate = self.tlsCert, let key = self.tlsKey {
-                config.certificateChain = [.file(path: certificate, format: .pem)]
-                config.privateKey = .file(path: key, format: .pem)
-            }
-            if let roots = self.tlsCa {
-                config.trustRoots = .certificates([.file(path: roots, format: .pem)])
-            }
-        }
+        var tls = TroveConfiguration.TLS()
+        tls.certificateFile = self.tlsCert ?? ""
+        tls.privateKeyFile = self.tlsKey ?? ""
+        tls.caFile = self.tlsCa ?? ""
+        return tls.clientSecurity(always: self.tls)
     }
 
     var address: HostAndPort {

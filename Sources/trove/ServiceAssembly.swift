@@ -54,7 +54,7 @@ struct ServiceAssembly {
             self.logger.warning("auth is off: every caller may read, write and administer; set auth.enabled for anything but a trusted machine")
         }
         guard let service = role.service else {
-            return try self.allInOne()
+            return try self.allInOne(serviceKey: serviceKey)
         }
         let board = HealthStatusBoard(services: [service.grpcName])
         var lifecycle: [any Service] = []
@@ -126,7 +126,7 @@ struct ServiceAssembly {
         return lifecycle + self.processingServices(of: [rpcService])
     }
 
-    private func allInOne() throws -> [any Service] {
+    private func allInOne(serviceKey: String) throws -> [any Service] {
         let board = HealthStatusBoard(services: TroveServiceName.allCases.map(\.grpcName))
         let inProcess = InProcessTransport()
         let client = ClientConnection(client: GRPCClient(transport: inProcess.client, interceptors: [RequestScopePropagation()]))
@@ -145,7 +145,7 @@ struct ServiceAssembly {
         // auth off too (with no key id): they all come through this listener.
         let resolve: Authenticator.Resolve = { secret in try await metadata.resolveAPIKey(secret: secret) }
         let write: AuditTrail.Write = { events in try await metadata.recordAuditEvents(events) }
-        let access = self.accessControl(serviceKey: try self.configuration.auth.resolvedServiceKey(), resolve: resolve, writeAudit: write)
+        let access = self.accessControl(serviceKey: serviceKey, resolve: resolve, writeAudit: write)
         let lifecycle: [any Service] = [client] + (access.auditTrail.map { [$0] } ?? [])
         return lifecycle + self.backgroundServices(of: services) + self.metricsServices(of: services, name: "all") + [
             ServiceHost(name: "all (in-process)", listener: .inProcess(inProcess.server), services: services, health: board, logger: self.logger),
