@@ -82,18 +82,27 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // libcurl, the S3 client's HTTP transport (Debian: libcurl4-openssl-dev).
+        // libcurl, the HTTP transport of the S3 client and of remote embedding providers
+        // (Debian: libcurl4-openssl-dev).
         .systemLibrary(
             name: "CCurl",
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
 
+        // Engine: HTTP requests through libcurl, pooled connections, on threads of their own.
+        // Knows nothing of gRPC, S3 or signing.
+        .target(
+            name: "CurlHTTP",
+            dependencies: ["CCurl", .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+
         // Engine: an S3 API client (SigV4 by Trove, libcurl as transport). Knows nothing of gRPC.
         .target(
             name: "S3",
             dependencies: [
-                "CCurl",
+                "CurlHTTP",
                 "SigV4",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -170,7 +179,7 @@ let package = Package(
         ),
         .target(
             name: "TroveEmbedding",
-            dependencies: ["TroveCore", "TroveContracts", "TextEmbedding", grpcCore, logging, metrics],
+            dependencies: ["TroveCore", "TroveContracts", "TextEmbedding", "CurlHTTP", grpcCore, logging, metrics],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -38,11 +38,12 @@ if [ "${1:-}" = "--test" ]; then
   # grpcio, grpcio-tools and grpcio-reflection for the interoperability tests; PyYAML, kubernetes-validate,
   # check-jsonschema (with the compose-spec schema) and dockerfile for the deployment files;
   # moto's S3 server (and boto3 to set up its IAM user) and nanio, which also checks presigned
-  # URLs and percent-encoded keys, for the S3 backend's tests.
+  # URLs and percent-encoded keys, for the S3 backend's tests; numpy and tokenizers for the
+  # OpenAI-compatible embeddings server (Tests/Support/openai_embedding_server.py).
   [ -x .venv/bin/python ] || python3 -m venv --system-site-packages .venv
-  if ! .venv/bin/python -c "import grpc, grpc_tools, pytest, yaml, boto3, moto.server, flask_cors, nanio, grpc_reflection, kubernetes_validate, check_jsonschema, dockerfile" 2>/dev/null; then
-    echo "installing Python packages into .venv: grpcio grpcio-tools pytest pyyaml boto3 moto[server] nanio grpcio-reflection kubernetes-validate check-jsonschema dockerfile"
+  if ! .venv/bin/python -c "import grpc, grpc_tools, pytest, yaml, boto3, moto.server, flask_cors, nanio, grpc_reflection, kubernetes_validate, check_jsonschema, dockerfile, numpy, tokenizers" 2>/dev/null; then
+    echo "installing Python packages into .venv: grpcio grpcio-tools pytest pyyaml boto3 moto[server] nanio grpcio-reflection kubernetes-validate check-jsonschema dockerfile numpy tokenizers"
     .venv/bin/python -m pip install --quiet --disable-pip-version-check grpcio grpcio-tools pytest pyyaml boto3 "moto[server]" nanio grpcio-reflection \
-      "kubernetes-validate>=1.37" "check-jsonschema>=0.29" dockerfile
+      "kubernetes-validate>=1.37" "check-jsonschema>=0.29" dockerfile numpy tokenizers
   fi
 fi

@@ -95,6 +95,39 @@ public struct TroveConfiguration: Sendable {
             case minilm
             /// Signed feature hashing of word n-grams: no model files, not semantic. Only when chosen.
             case hashing
+            /// A server speaking OpenAI's embeddings API (OpenAI, TEI, Ollama, vLLM): `embedding.openai`.
+            case openaiCompatible = "openai-compatible"
+        }
+
+        /// The `openai-compatible` provider's server.
+        public struct OpenAI: Sendable, Equatable {
+            /// The API's base URL (`https://api.openai.com/v1`); `/embeddings` is added.
+            public var url = ""
+            /// The server's model name, also the model id collections name.
+            public var model = ""
+            /// The length of the model's vectors.
+            public var dimension = 0
+            /// The most tokens the model embeds (reported by ListModels).
+            public var maxTokens = 8191
+            /// The environment variable holding the API key; empty, or unset, sends no key.
+            public var apiKeyVariable = "OPENAI_API_KEY"
+            /// The key read from that variable at start-up; never printed.
+            public var apiKey: String?
+            /// Send `dimensions` (text-embedding-3 models shorten their vectors to it).
+            public var sendDimensions = false
+            /// `float` or `base64`.
+            public var encodingFormat = EncodingFormat.float
+            /// The most texts in one HTTP request.
+            public var maxInputsPerRequest = 256
+            /// Tries per HTTP request, the first included (429, 5xx and timeouts are retried).
+            public var maxAttempts = 4
+            /// Longest wait for one HTTP request's answer.
+            public var timeoutSeconds = 120
+
+            public enum EncodingFormat: String, Sendable, CaseIterable {
+                case float
+                case base64
+            }
         }
 
         public var endpoint = Endpoint(port: 7423)
@@ -104,6 +137,8 @@ public struct TroveConfiguration: Sendable {
         public var modelDirectory = ""
         /// The length of the hashing provider's vectors.
         public var hashingDimension = 384
+        /// The `openai-compatible` provider's server.
+        public var openAI = OpenAI()
         /// Threads for the model's matrix products; 0 means one per core.
         public var threads = 0
         /// The most texts one pass of the model takes from the queue of waiting requests.
@@ -276,6 +311,7 @@ public struct TroveConfiguration: Sendable {
         self.embedding.provider = try reader.choice("embedding.provider", default: defaults.embedding.provider)
         self.embedding.modelDirectory = try reader.string("embedding.model_dir", default: defaults.embedding.modelDirectory, allowEmpty: true)
         self.embedding.hashingDimension = try reader.integer("embedding.hashing_dimension", default: defaults.embedding.hashingDimension, range: 1...65_536)
+        self.embedding.openAI = try Self.readOpenAI(&reader, provider: self.embedding.provider)
         self.embedding.threads = try reader.integer("embedding.threads", default: defaults.embedding.threads, range: 0...1024)
         self.embedding.maxBatchSize = try reader.integer("embedding.max_batch_size", default: defaults.embedding.maxBatchSize, range: 1...4096)
         self.embedding.maxBatchWaitMilliseconds = try reader.integer(
@@ -334,6 +370,39 @@ public struct TroveConfiguration: Sendable {
         ingestion.searchCacheEntries = try reader.integer(
             "ingestion.search_cache_entries", default: defaults.searchCacheEntries, range: 1...1_000_000)
         return ingestion
+    }
+
+    private static func readOpenAI(_ reader: inout ConfigurationReader, provider: Embedding.Provider) throws -> Embedding.OpenAI {
+        let defaults = Embedding.OpenAI()
+        var openAI = Embedding.OpenAI()
+        openAI.url = try reader.string("embedding.openai.url", default: defaults.url, allowEmpty: true)
+        openAI.model = try reader.string("embedding.openai.model", default: defaults.model, allowEmpty: true)
+        openAI.dimension = try reader.integer("embedding.openai.dimension", default: defaults.dimension, range: 0...65_536)
+        openAI.maxTokens = try reader.integer("embedding.openai.max_tokens", default: defaults.maxTokens, range: 1...10_000_000)
+        openAI.apiKeyVariable = try reader.string("embedding.openai.api_key_env", default: defaults.apiKeyVariable, allowEmpty: true)
+        openAI.apiKey = openAI.apiKeyVariable.isEmpty ? nil : reader.environment[openAI.apiKeyVariable].flatMap { $0.isEmpty ? nil : $0 }
+        openAI.sendDimensions = try reader.boolean("embedding.openai.send_dimensions", default: defaults.sendDimensions)
+        openAI.encodingFormat = try reader.choice("embedding.openai.encoding_format", default: defaults.encodingFormat)
+        openAI.maxInputsPerRequest = try reader.integer(
+            "embedding.openai.max_inputs_per_request", default: defaults.maxInputsPerRequest, range: 1...2048)
+        openAI.maxAttempts = try reader.integer("embedding.openai.max_attempts", default: defaults.maxAttempts, range: 1...20)
+        openAI.timeoutSeconds = try reader.integer("embedding.openai.timeout_seconds", default: defaults.timeoutSeconds, range: 1...3600)
+        if provider == .openaiCompatible {
+            guard let url = URL(string: openAI.url), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+                let problem = openAI.url.isEmpty ? "required" : "invalid value '\(openAI.url)'"
+                throw ConfigurationError(
+                    option: "embedding.openai.url",
+                    message: "\(problem) when embedding.provider is openai-compatible: the API's base URL, such as https://api.openai.com/v1"
+                )
+            }
+            if openAI.model.isEmpty {
+                throw ConfigurationError(option: "embedding.openai.model", message: "required when embedding.provider is openai-compatible, e.g. text-embedding-3-small")
+            }
+            if openAI.dimension == 0 {
+                throw ConfigurationError(option: "embedding.openai.dimension", message: "required when embedding.provider is openai-compatible: the length of the model's vectors")
+            }
+        }
+        return openAI
     }
 
     private static func readS3(_ reader: inout ConfigurationReader, backend: ObjectStorage.Backend) throws -> ObjectStorage.S3 {

@@ -9,6 +9,7 @@ extension EmbeddingError: RPCErrorConvertible {
         case .unimplemented: .unimplemented
         case .modelUnavailable: .failedPrecondition
         case .unavailable: .unavailable
+        case .resourceExhausted: .resourceExhausted
         case .cancelled: .cancelled
         default: .internalError
         }

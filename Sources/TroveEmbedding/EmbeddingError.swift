@@ -8,6 +8,7 @@ public struct EmbeddingError: Error, Sendable, CustomStringConvertible {
             case unimplemented
             case modelUnavailable
             case unavailable
+            case resourceExhausted
             case cancelled
             case internalError
         }
@@ -24,6 +25,8 @@ public struct EmbeddingError: Error, Sendable, CustomStringConvertible {
         public static let modelUnavailable = Code(wrapped: .modelUnavailable)
         /// The provider is shutting down or a remote provider cannot be reached.
         public static let unavailable = Code(wrapped: .unavailable)
+        /// A remote provider kept refusing for its rate limit or quota.
+        public static let resourceExhausted = Code(wrapped: .resourceExhausted)
         /// The caller gave up (its call was cancelled) before the texts were embedded.
         public static let cancelled = Code(wrapped: .cancelled)
         /// A broken invariant or an engine failure.
@@ -36,6 +39,7 @@ public struct EmbeddingError: Error, Sendable, CustomStringConvertible {
             case .unimplemented: "unimplemented"
             case .modelUnavailable: "model unavailable"
             case .unavailable: "unavailable"
+            case .resourceExhausted: "resource exhausted"
             case .cancelled: "cancelled"
             case .internalError: "internal error"
             }

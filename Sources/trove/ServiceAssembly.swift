@@ -285,6 +285,29 @@ struct ServiceAssembly {
             provider = minilm
         case .hashing:
             provider = HashingProvider(dimension: options.hashingDimension)
+        case .openaiCompatible:
+            let openAI = options.openAI
+            if openAI.apiKey == nil {
+                logger.warning(
+                    "no API key for the embedding server: none is sent",
+                    metadata: ["variable": "\(openAI.apiKeyVariable)", "url": "\(openAI.url)"]
+                )
+            }
+            provider = OpenAICompatibleProvider(
+                configuration: .init(
+                    url: openAI.url,
+                    model: openAI.model,
+                    dimension: openAI.dimension,
+                    maxTokens: openAI.maxTokens,
+                    apiKey: openAI.apiKey,
+                    apiKeySource: openAI.apiKeyVariable.isEmpty ? "embedding.openai.api_key_env" : "the \(openAI.apiKeyVariable) environment variable",
+                    sendsDimensions: openAI.sendDimensions,
+                    encodingFormat: openAI.encodingFormat.rawValue,
+                    maxInputsPerRequest: openAI.maxInputsPerRequest,
+                    maxAttempts: openAI.maxAttempts,
+                    requestTimeout: .seconds(openAI.timeoutSeconds)
+                )
+            )
         }
         return EmbeddingService(
             providers: [provider],

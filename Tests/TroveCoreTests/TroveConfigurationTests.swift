@@ -98,6 +98,44 @@ struct TroveConfigurationTests {
         #expect(error?.description.contains("'\(value)'") == true)
     }
 
+    @Test("The openai-compatible provider needs a URL, a model and a dimension, and reads its key from the environment")
+    func openAICompatibleProvider() throws {
+        let yaml = """
+            embedding:
+              provider: openai-compatible
+              openai:
+                url: https://api.openai.com/v1
+                model: text-embedding-3-small
+                dimension: 1536
+                api_key_env: MY_EMBEDDING_KEY
+                encoding_format: base64
+            """
+        let configuration = try self.withFile(yaml) { path in
+            try TroveConfiguration.load(file: path, environment: ["MY_EMBEDDING_KEY": "sk-secret"])
+        }
+        #expect(configuration.embedding.provider == .openaiCompatible)
+        #expect(configuration.embedding.openAI.url == "https://api.openai.com/v1")
+        #expect(configuration.embedding.openAI.model == "text-embedding-3-small")
+        #expect(configuration.embedding.openAI.dimension == 1536)
+        #expect(configuration.embedding.openAI.apiKey == "sk-secret")
+        #expect(configuration.embedding.openAI.encodingFormat == .base64)
+        #expect(configuration.embedding.openAI.maxInputsPerRequest == 256)
+
+        let unset = try self.withFile(yaml) { path in try TroveConfiguration.load(file: path, environment: [:]) }
+        #expect(unset.embedding.openAI.apiKey == nil)
+
+        for (missing, option) in [("url", "embedding.openai.url"), ("model", "embedding.openai.model"), ("dimension", "embedding.openai.dimension")] {
+            let lines = yaml.split(separator: "\n").filter { !$0.contains(" \(missing):") }.joined(separator: "\n")
+            let error = try self.withFile(lines) { path in
+                #expect(throws: ConfigurationError.self) { try TroveConfiguration.load(file: path, environment: [:]) }
+            }
+            #expect(error?.option == option)
+        }
+        // The section is ignored while another provider is chosen.
+        let idle = try TroveConfiguration.load(file: nil, environment: ["TROVE_EMBEDDING_OPENAI_URL": "not a url"])
+        #expect(idle.embedding.provider == .minilm)
+    }
+
     @Test("An unknown option in the file is refused, so a typo does not pass silently")
     func unknownOption() throws {
         let error = try withFile("object_storage:\n  rooot: /tmp/x\n") { path in

@@ -86,11 +86,16 @@ public final class S3FaultProxy: Sendable {
     }
 
     private func control(_ fault: [String: any Sendable]) async throws {
-        var request = URLRequest(url: URL(string: self.endpoint + "/__faults__")!)
-        request.httpMethod = "POST"
-        request.httpBody = try JSONSerialization.data(withJSONObject: fault)
-        _ = try await URLSession.shared.data(for: request)
+        try await postJSON(fault, to: self.endpoint + "/__faults__")
     }
+}
+
+/// POSTs `object` as JSON to a support script's control URL.
+func postJSON(_ object: [String: any Sendable], to url: String) async throws {
+    var request = URLRequest(url: URL(string: url)!)
+    request.httpMethod = "POST"
+    request.httpBody = try JSONSerialization.data(withJSONObject: object)
+    _ = try await URLSession.shared.data(for: request)
 }
 
 public struct SupportScriptFailure: Error, CustomStringConvertible {

@@ -3,41 +3,57 @@ import Foundation
 import NIOPosix
 import Synchronization
 
-/// HTTP/1.1 and HTTP/2 requests through libcurl, used as a transport only: Trove signs requests
-/// itself. Each request runs blocking on a thread pool of its own (so that S3 calls neither
-/// starve nor are starved by other blocking work, and one transfer's parallel parts really run
-/// in parallel); easy handles are pooled so their connections are reused.
-final class CurlHTTPClient: Sendable {
-    struct Timeouts: Sendable {
+/// HTTP/1.1 and HTTP/2 requests through libcurl, used as a transport only: callers build and sign
+/// their requests themselves (the S3 client computes SigV4; libcurl's own signing is wrong for S3).
+/// Each request runs blocking on a thread pool of its own (so that remote calls neither starve nor
+/// are starved by other blocking work, and one transfer's parallel parts really run in parallel);
+/// easy handles are pooled so their connections are reused.
+public final class CurlHTTPClient: Sendable {
+    public struct Timeouts: Sendable {
         /// Time to establish a connection.
-        var connect: Duration
+        public var connect: Duration
         /// Longest time without a byte moving before the request fails.
-        var idle: Duration
+        public var idle: Duration
         /// Longest time for a whole request; nil for no limit (long multipart parts on slow
         /// links must not hit a fixed limit).
-        var total: Duration?
+        public var total: Duration?
+
+        /// Creates timeouts.
+        public init(connect: Duration, idle: Duration, total: Duration?) {
+            self.connect = connect
+            self.idle = idle
+            self.total = total
+        }
     }
 
-    struct Request: Sendable {
-        var method: String
-        var url: String
-        var headers: [(name: String, value: String)]
-        var body: Data?
+    public struct Request: Sendable {
+        public var method: String
+        public var url: String
+        public var headers: [(name: String, value: String)]
+        public var body: Data?
+
+        /// Creates a request; a nil body sends none.
+        public init(method: String, url: String, headers: [(name: String, value: String)], body: Data?) {
+            self.method = method
+            self.url = url
+            self.headers = headers
+            self.body = body
+        }
     }
 
-    struct Response: Sendable {
-        var status: Int
+    public struct Response: Sendable {
+        public var status: Int
         /// Lower-cased names; a repeated header keeps its last value.
-        var headers: [String: String]
-        var body: Data
+        public var headers: [String: String]
+        public var body: Data
     }
 
     /// A failure below HTTP: no connection, a timeout, a reset.
-    struct TransportError: Error, CustomStringConvertible {
-        let code: Int
-        let message: String
-        let isTimeout: Bool
-        var description: String { self.message }
+    public struct TransportError: Error, CustomStringConvertible {
+        public let code: Int
+        public let message: String
+        public let isTimeout: Bool
+        public var description: String { self.message }
     }
 
     /// An easy handle; used by one request at a time, then returned to the pool.
@@ -55,13 +71,13 @@ final class CurlHTTPClient: Sendable {
 
     /// Threads for blocking transfers, shared by every client in the process: enough for a few
     /// objects moving at once with their parts in parallel. Idle threads cost only their stacks.
-    static let sharedThreadPool: NIOThreadPool = {
+    public static let sharedThreadPool: NIOThreadPool = {
         let pool = NIOThreadPool(numberOfThreads: 16)
         pool.start()
         return pool
     }()
 
-    init(timeouts: Timeouts, threadPool: NIOThreadPool = CurlHTTPClient.sharedThreadPool) {
+    public init(timeouts: Timeouts, threadPool: NIOThreadPool = CurlHTTPClient.sharedThreadPool) {
         _ = Self.globalInit
         self.timeouts = timeouts
         self.threadPool = threadPool
@@ -73,7 +89,9 @@ final class CurlHTTPClient: Sendable {
         }
     }
 
-    func perform(_ request: Request) async throws -> Response {
+    /// Sends `request` and collects the whole response. HTTP error statuses are responses;
+    /// only failures below HTTP throw (as `TransportError`).
+    public func perform(_ request: Request) async throws -> Response {
         try await self.threadPool.runIfActive { try self.performBlocking(request) }
     }
 
@@ -93,7 +111,7 @@ final class CurlHTTPClient: Sendable {
         let context = Unmanaged.passUnretained(sink).toOpaque()
         var headerList: UnsafeMutablePointer<curl_slist>?
         defer { curl_slist_free_all(headerList) }
-        // curl adds these unless told not to; none belongs in a signed S3 request. Its default
+        // curl adds these unless told not to; none belongs in a signed request. Its default
         // Content-Type for a body (a form) would even make some servers consume the body as one.
         var defaultsRemoved = ["Expect:", "Accept:"]
         if !request.headers.contains(where: { $0.name.lowercased() == "content-type" }) {
