@@ -397,6 +397,58 @@ extension IngestionTests {
 }
 
 extension IngestionTests {
+    @Test("With the openai-compatible provider: chunks in characters are embedded by the server and found; chunks in tokens fail saying why")
+    func openAICompatibleProvider() async throws {
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let model = ProcessInfo.processInfo.environment["TROVE_MODEL_DIR"] ?? repository.appendingPathComponent(".trove-model/all-MiniLM-L6-v2").path
+        let server = try OpenAIEmbeddingServer(modelDirectory: model)
+        let trove = try await TroveProcess.start(environment: [
+            "TROVE_EMBEDDING_PROVIDER": "openai-compatible",
+            "TROVE_EMBEDDING_OPENAI_URL": server.url,
+            "TROVE_EMBEDDING_OPENAI_MODEL": server.model,
+            "TROVE_EMBEDDING_OPENAI_DIMENSION": "384",
+            "TROVE_EMBEDDING_OPENAI_API_KEY_ENV": "TROVE_TEST_EMBEDDING_KEY",
+            "TROVE_TEST_EMBEDDING_KEY": server.apiKey,
+        ])
+        defer { Task { await trove.stopAndRemove() } }
+        try await withClient(trove) { client in
+            let ingestion = Trove_V1_Ingestion.Client(wrapping: client)
+            let collection = try await ingestion.createCollection(.with {
+                $0.name = "remote"
+                $0.chunking = .with {
+                    $0.unit = .characters
+                    $0.size = 300
+                    $0.overlap = 30
+                }
+            })
+            #expect(collection.embeddingModel == server.model)
+            #expect(collection.dimension == 384)
+            var ids: [String] = []
+            for document in Self.documents {
+                ids.append(try await ingestion.ingest(collection: "remote", filename: document.name, Data(document.text.utf8)).documentID)
+            }
+            for id in ids {
+                let document = try await ingestion.waitUntilSettled(id)
+                #expect(document.status == .completed, "\(document.filename): \(document.errorMessage)")
+            }
+            let hits = try await ingestion.search(.with {
+                $0.collection = "remote"
+                $0.query = "my bike does not stop well, how do I fix it"
+                $0.k = 3
+            }).hits
+            #expect(hits.first?.filename == "brakes.txt")
+            try await expectConsistent(collection: "remote", documents: Self.documents.count, client: client)
+
+            _ = try await ingestion.createCollection(.with { $0.name = "remote-tokens" })
+            let id = try await ingestion.ingest(collection: "remote-tokens", filename: "brakes.txt", Data(Self.documents[1].text.utf8)).documentID
+            let failed = try await ingestion.waitUntilSettled(id)
+            #expect(failed.status == .failed)
+            #expect(failed.errorMessage.contains("characters"), "\(failed.errorMessage)")
+        }
+        let seen = try await server.seenRequests()
+        #expect(!seen.isEmpty && seen.allSatisfy(\.authorized))
+    }
+
     @Test("SIGTERM stops the server while a WatchIngestion stream is open")
     func shutdownWithWatcher() async throws {
         let trove = try await TroveProcess.start(environment: ["TROVE_EMBEDDING_PROVIDER": "hashing"])
