@@ -258,6 +258,9 @@ struct BenchANNCommand: AsyncParsableCommand {
         /// p50 and p99 over loopback HTTP/2.
         var loopback: (p50: Double, p99: Double)
         var engineP50: Double
+        /// The same three measured with every thread on one CPU: the engine on the service's own
+        /// collection, the in-process search, the empty call.
+        var onOneCPU: (engineP50: Double, inProcessP50: Double, emptyCallP50: Double)
     }
 
     /// Loads the set into a vector-search service in this process (through its Upsert RPC) and
@@ -291,18 +294,18 @@ struct BenchANNCommand: AsyncParsableCommand {
                     inProcessServer.beginGracefulShutdown()
                     http2Server.beginGracefulShutdown()
                 }
-                let (recall, inProcessLatency, emptyCall) = try await withGRPCClient(transport: inProcess.client) { client in
+                let (recall, inProcessLatency, emptyCall, onOneCPU) = try await withGRPCClient(transport: inProcess.client) { client in
                     let vectors = Trove_V1_VectorSearch.Client(wrapping: client)
                     try await self.load(dataset, into: vectors, ef: ef)
                     let (recall, latency) = try await self.timeSearches(dataset, vectors)
-                    let clock = ContinuousClock()
-                    var times: [Double] = []
-                    for _ in 0..<(2 * dataset.queryCount) {
-                        let started = clock.now
-                        _ = try await vectors.describeCollection(.with { $0.name = "bench" })
-                        times.append((clock.now - started).seconds)
+                    let emptyCall = try await self.timeEmptyCalls(dataset, vectors)
+                    let onOneCPU = try await CPUAffinity.withAllThreads(onCPU: 0) {
+                        let engine = try self.timeEngineSearches(dataset, store.collection("bench"))
+                        let (_, latency) = try await self.timeSearches(dataset, vectors)
+                        let emptyCall = try await self.timeEmptyCalls(dataset, vectors)
+                        return (engine, latency.p50, emptyCall)
                     }
-                    return (recall, latency, Self.row(ef: 0, times: Array(times.suffix(dataset.queryCount)), hits: 0, k: 1).p50Us)
+                    return (recall, latency, emptyCall, onOneCPU)
                 }
                 guard let port = try await http2.listeningAddress.ipv4?.port else { throw CommandFailure("the HTTP/2 listener has no IPv4 port") }
                 let client = try HTTP2ClientTransport.Posix(
@@ -319,7 +322,8 @@ struct BenchANNCommand: AsyncParsableCommand {
                     inProcess: inProcessLatency,
                     emptyCallP50: emptyCall,
                     loopback: loopbackLatency,
-                    engineP50: engine.rows.first { $0.ef == ef }?.p50Us ?? 0
+                    engineP50: engine.rows.first { $0.ef == ef }?.p50Us ?? 0,
+                    onOneCPU: onOneCPU
                 )
             }
             var latency: ServiceLatency?
@@ -360,6 +364,33 @@ struct BenchANNCommand: AsyncParsableCommand {
     }
 
     /// Recall and (p50, p99) µs of the queries one at a time, after one warm-up pass.
+    /// p50 of DescribeCollection: gRPC's round trip with next to no work in the handler.
+    private func timeEmptyCalls<Transport: ClientTransport>(_ dataset: ANNDataset, _ vectors: Trove_V1_VectorSearch.Client<Transport>) async throws -> Double {
+        let clock = ContinuousClock()
+        var times: [Double] = []
+        for _ in 0..<(2 * dataset.queryCount) {
+            let started = clock.now
+            _ = try await vectors.describeCollection(.with { $0.name = "bench" })
+            times.append((clock.now - started).seconds)
+        }
+        return Self.row(ef: 0, times: Array(times.suffix(dataset.queryCount)), hits: 0, k: 1).p50Us
+    }
+
+    /// p50 of the queries on the collection itself, as the service's Search handler runs them.
+    private func timeEngineSearches(_ dataset: ANNDataset, _ collection: VectorCollection) throws -> Double {
+        let clock = ContinuousClock()
+        var times: [Double] = []
+        for round in 0..<2 {
+            for position in 0..<dataset.queryCount {
+                let query = VectorQuery(vector: Array(dataset.query(position)), k: Self.k)
+                let started = clock.now
+                _ = try collection.search(query)
+                if round == 1 { times.append((clock.now - started).seconds) }
+            }
+        }
+        return Self.row(ef: 0, times: times, hits: 0, k: Self.k).p50Us
+    }
+
     private func timeSearches<Transport: ClientTransport>(
         _ dataset: ANNDataset,
         _ vectors: Trove_V1_VectorSearch.Client<Transport>
@@ -453,6 +484,17 @@ struct BenchANNCommand: AsyncParsableCommand {
             print(
                 padded("  loopback HTTP/2", 34) + "p50 \(number(service.loopback.p50, 1)) µs, p99 \(number(service.loopback.p99, 1)) µs"
                     + " — \(number(service.loopback.p50 - service.engineP50, 1)) µs over the engine, the network hop included"
+            )
+            let pinned = service.onOneCPU
+            print("every thread on one CPU (no wake-ups of idle CPUs between the client's and the handler's threads):")
+            print(padded("  engine (the service's collection)", 34) + "p50 \(number(pinned.engineP50, 1)) µs")
+            print(
+                padded("  gRPC in-process transport", 34) + "p50 \(number(pinned.inProcessP50, 1)) µs"
+                    + " — \(number(pinned.inProcessP50 - pinned.engineP50, 1)) µs over the engine"
+            )
+            print(
+                padded("  of which gRPC's round trip", 34) + "p50 \(number(pinned.emptyCallP50, 1)) µs; "
+                    + "the service's own code adds \(number(pinned.inProcessP50 - pinned.engineP50 - pinned.emptyCallP50, 1)) µs"
             )
         }
     }
