@@ -148,13 +148,13 @@ final class DocumentPipeline: Service, Sendable {
 
     private func process(_ documentID: String) async {
         let firstAttempt = self.state.withLock { $0.jobs[documentID] } ?? 0
-        var retryAfter: Duration?
+        var retry: Retry?
         defer {
             self.state.withLock { _ = $0.jobs.removeValue(forKey: documentID) }
-            if let retryAfter {
+            if let retry {
                 Task {
-                    try? await Task.sleep(for: retryAfter)
-                    self.enqueue(documentID, attempts: firstAttempt)
+                    try? await Task.sleep(for: retry.delay)
+                    self.enqueue(documentID, attempts: retry.firstAttempt)
                 }
             }
         }
@@ -178,7 +178,7 @@ final class DocumentPipeline: Service, Sendable {
             // there and is resumed when it answers (at the latest at the next start).
             if (error as? RPCError)?.code != .notFound {
                 self.logger.warning("cannot start processing", metadata: ["document": "\(documentID)", "error": "\(error)"])
-                retryAfter = self.configuration.retryBackoff
+                retry = Retry(delay: self.configuration.retryBackoff, firstAttempt: firstAttempt)
             }
             return
         }
@@ -186,8 +186,14 @@ final class DocumentPipeline: Service, Sendable {
         do {
             try await self.runAttempt(document)
         } catch {
-            retryAfter = await self.handleFailure(error, document: document, attempt: attempt, firstAttempt: firstAttempt)
+            retry = await self.handleFailure(error, document: document, attempt: attempt, firstAttempt: firstAttempt)
         }
+    }
+
+    /// When a document is queued again, and the attempt count from which its attempts count.
+    private struct Retry {
+        var delay: Duration
+        var firstAttempt: Int
     }
 
     /// One attempt: the object back from storage → text → chunks → vectors → chunks saved → completed.
@@ -333,10 +339,15 @@ final class DocumentPipeline: Service, Sendable {
         try await self.complete(document, chunks: total, message: nil)
     }
 
-    /// Undoes what an attempt wrote, records the failure, and queues a retry when the error may
-    /// pass and attempts remain; returns the wait before that retry.
-    private func handleFailure(_ error: any Error, document: Trove_V1_Document, attempt: Int, firstAttempt: Int) async -> Duration? {
+    /// Undoes what an attempt wrote, records the failure, and says when to retry: after a
+    /// backoff while the error may pass and attempts remain. An attempt cut short because a
+    /// service it needs could not be reached (UNAVAILABLE: down, restarting) is not counted:
+    /// the document waits for it, retrying at most every 30 seconds, rather than failing
+    /// because of a restart. If the failure cannot even be recorded, the attempt is retried
+    /// as interrupted.
+    private func handleFailure(_ error: any Error, document: Trove_V1_Document, attempt: Int, firstAttempt: Int) async -> Retry? {
         let (message, retryable) = Self.describe(error)
+        let unreachable = (error as? RPCError)?.code == .unavailable
         do {
             try await self.removeWrites(of: document)
         } catch {
@@ -344,7 +355,14 @@ final class DocumentPipeline: Service, Sendable {
             self.logger.warning("cannot undo a failed attempt", metadata: ["document": "\(document.id)", "error": "\(error)"])
         }
         let attemptsInRun = attempt - firstAttempt + 1
-        let retry = retryable && attemptsInRun < self.configuration.maxAttempts
+        let retry: Retry?
+        if unreachable {
+            retry = Retry(delay: min(self.backoff(retry: attempt), .seconds(30)), firstAttempt: firstAttempt + 1)
+        } else if retryable && attemptsInRun < self.configuration.maxAttempts {
+            retry = Retry(delay: self.backoff(retry: attemptsInRun), firstAttempt: firstAttempt)
+        } else {
+            retry = nil
+        }
         let failure = "attempt \(attempt) failed: \(message)"
         do {
             // Failed, then back to pending when it is retried: the status records the failure,
@@ -352,24 +370,22 @@ final class DocumentPipeline: Service, Sendable {
             var failed = try await self.setStatus(document, .failed, message: failure)
             self.logger.warning(
                 "document processing failed",
-                metadata: ["document": "\(document.id)", "attempt": "\(attempt)", "retrying": "\(retry)", "error": "\(message)"]
+                metadata: ["document": "\(document.id)", "attempt": "\(attempt)", "retrying": "\(retry != nil)", "error": "\(message)"]
             )
-            guard retry else {
+            guard let retry else {
                 Counter(label: TroveMetrics.documentsIngested, dimensions: [("outcome", "failed")]).increment()
                 self.publish(failed, .failed, message: failure)
                 return nil
             }
-            let delay = self.backoff(retry: attemptsInRun)
             failed = try await self.setStatus(failed, .pending, message: failure + "; retrying")
-            self.publish(failed, .retrying, message: "\(failure); retrying in \(delay)")
-            return delay
+            self.publish(failed, .retrying, message: "\(failure); retrying in \(retry.delay)")
+            return retry
         } catch {
-            // Gone (deleted while processing) or the metadata service is away; in the second case
-            // the document is still processing there and is resumed at the next start.
-            if (error as? RPCError)?.code != .notFound {
-                self.logger.error("cannot record a failed attempt", metadata: ["document": "\(document.id)", "error": "\(error)"])
-            }
-            return nil
+            // Gone (deleted while processing): nothing to do. The metadata service away: the
+            // document is still processing there; it is taken up again as interrupted.
+            guard (error as? RPCError)?.code != .notFound else { return nil }
+            self.logger.warning("cannot record a failed attempt", metadata: ["document": "\(document.id)", "error": "\(error)"])
+            return Retry(delay: min(self.backoff(retry: attemptsInRun), .seconds(30)), firstAttempt: firstAttempt + 1)
         }
     }
 
