@@ -16,7 +16,9 @@ let package = Package(
     name: "Trove",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "trove", targets: ["trove"])
+        .executable(name: "trove", targets: ["trove"]),
+        // For the libFuzzer build in Fuzz/ (Scripts/fuzz.sh) only.
+        .library(name: "TroveFuzzTargets", targets: ["FuzzTargets"]),
     ],
     dependencies: [
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -245,6 +247,18 @@ let package = Package(
             name: "TroveTestSupport",
             dependencies: [grpcCore],
             path: "Tests/TroveTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        // What the fuzzers check, shared by libFuzzer (Fuzz/) and the corpus replay in the tests.
+        .target(
+            name: "FuzzTargets",
+            dependencies: ["TextEmbedding", "JSONFilter", "MetadataStore", "SigV4", "VectorIndex"],
+            path: "Tests/FuzzTargets",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FuzzCorpusTests",
+            dependencies: ["FuzzTargets"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

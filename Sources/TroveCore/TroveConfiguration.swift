@@ -202,6 +202,10 @@ public struct TroveConfiguration: Sendable {
         /// How long a search result stays cached (0 turns the cache off) and how many are kept.
         public var searchCacheTTLSeconds = 300
         public var searchCacheEntries = 1024
+        /// Seconds between sweeps for stored documents' bytes no document points to; 0: none.
+        public var orphanSweepIntervalSeconds = 3600
+        /// How old such bytes must be before a sweep removes them.
+        public var orphanGraceSeconds = 3600
     }
 
     /// Vector-search options.
@@ -369,6 +373,10 @@ public struct TroveConfiguration: Sendable {
             "ingestion.search_cache_ttl_seconds", default: defaults.searchCacheTTLSeconds, range: 0...86_400)
         ingestion.searchCacheEntries = try reader.integer(
             "ingestion.search_cache_entries", default: defaults.searchCacheEntries, range: 1...1_000_000)
+        ingestion.orphanSweepIntervalSeconds = try reader.integer(
+            "ingestion.orphan_sweep_interval_seconds", default: defaults.orphanSweepIntervalSeconds, range: 0...604_800)
+        ingestion.orphanGraceSeconds = try reader.integer(
+            "ingestion.orphan_grace_seconds", default: defaults.orphanGraceSeconds, range: 0...2_592_000)
         return ingestion
     }
 

@@ -30,6 +30,7 @@ final class DocumentPipeline: Service, Sendable {
         var maxDocumentBytes: Int
         var embedBatchSize: Int
         var defaultChunking: ChunkingPolicy
+        var orphanSweep: OrphanSweep.Configuration
     }
 
     /// Where processing time goes, summed over workers since start-up.
@@ -103,6 +104,9 @@ final class DocumentPipeline: Service, Sendable {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.resume() }
+                group.addTask {
+                    await OrphanSweep(configuration: self.configuration.orphanSweep, downstream: self.downstream, logger: self.logger).run()
+                }
                 for _ in 0..<self.configuration.workers {
                     group.addTask {
                         for await documentID in self.queue {

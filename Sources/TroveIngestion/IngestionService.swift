@@ -29,6 +29,10 @@ public struct IngestionService: Trove_V1_Ingestion.SimpleServiceProtocol {
         public var defaultChunkOverlap = 20
         public var searchCacheTTL = Duration.seconds(300)
         public var searchCacheEntries = 1024
+        /// Time between sweeps for objects in `bucket` no document points to; nil: no sweeps.
+        public var orphanSweepInterval: Duration? = .seconds(3600)
+        /// How old such an object must be before a sweep removes it.
+        public var orphanGrace = Duration.seconds(3600)
 
         public init() {}
     }
@@ -59,7 +63,8 @@ public struct IngestionService: Trove_V1_Ingestion.SimpleServiceProtocol {
                     unit: configuration.defaultChunkUnit == "characters" ? .characters : .tokens,
                     size: configuration.defaultChunkSize,
                     overlap: configuration.defaultChunkOverlap
-                )
+                ),
+                orphanSweep: .init(bucket: configuration.bucket, interval: configuration.orphanSweepInterval, grace: configuration.orphanGrace)
             ),
             downstream: downstream,
             events: self.events,

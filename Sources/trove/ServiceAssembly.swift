@@ -393,6 +393,8 @@ struct ServiceAssembly {
             configuration.defaultChunkOverlap = options.chunkOverlap
             configuration.searchCacheTTL = .seconds(options.searchCacheTTLSeconds)
             configuration.searchCacheEntries = options.searchCacheEntries
+            configuration.orphanSweepInterval = options.orphanSweepIntervalSeconds == 0 ? nil : .seconds(options.orphanSweepIntervalSeconds)
+            configuration.orphanGrace = .seconds(options.orphanGraceSeconds)
             return IngestionService(downstream: downstream, configuration: configuration, logger: logger)
         }
     }

@@ -450,6 +450,47 @@ extension IngestionTests {
         #expect(!seen.isEmpty && seen.allSatisfy(\.authorized))
     }
 
+    @Test("Stored bytes no document points to are swept once older than the grace; documents' objects stay")
+    func orphanSweep() async throws {
+        let trove = try await TroveProcess.start(environment: [
+            "TROVE_EMBEDDING_PROVIDER": "hashing",
+            "TROVE_INGESTION_ORPHAN_SWEEP_INTERVAL_SECONDS": "1",
+            "TROVE_INGESTION_ORPHAN_GRACE_SECONDS": "5",
+        ])
+        defer { Task { await trove.stopAndRemove() } }
+        try await withClient(trove) { client in
+            let ingestion = Trove_V1_Ingestion.Client(wrapping: client)
+            let objects = Trove_V1_ObjectStorage.Client(wrapping: client)
+            _ = try await ingestion.createCollection(.with { $0.name = "kept" })
+            let response = try await ingestion.ingest(collection: "kept", filename: "kept.txt", Data("A document that keeps its bytes.".utf8))
+            let document = try await ingestion.waitUntilSettled(response.documentID)
+            #expect(document.status == .completed)
+            // What an ingest whose client gave up after the bytes were stored leaves behind.
+            let orphan = "kept/" + String(repeating: "ab", count: 32)
+            _ = try await objects.upload(bucket: document.location.bucket, key: orphan, Data("abandoned".utf8))
+
+            let deadline = ContinuousClock.now + .seconds(60)
+            var swept = false
+            while !swept && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(250))
+                do {
+                    _ = try await objects.headObject(.with { $0.bucket = document.location.bucket; $0.key = orphan })
+                } catch let error as RPCError where error.code == .notFound {
+                    swept = true
+                }
+            }
+            #expect(swept)
+            let kept = try await objects.headObject(.with { $0.bucket = document.location.bucket; $0.key = document.location.key })
+            #expect(kept.sha256 == document.sha256)
+            // A young orphan outlives sweeps (one a second) until its grace (5 s) is over: its
+            // document may be on the way.
+            let young = "kept/" + String(repeating: "cd", count: 32)
+            _ = try await objects.upload(bucket: document.location.bucket, key: young, Data("just stored".utf8))
+            try await Task.sleep(for: .seconds(2))
+            _ = try await objects.headObject(.with { $0.bucket = document.location.bucket; $0.key = young })
+        }
+    }
+
     @Test("SIGTERM stops the server while a WatchIngestion stream is open")
     func shutdownWithWatcher() async throws {
         let trove = try await TroveProcess.start(environment: ["TROVE_EMBEDDING_PROVIDER": "hashing"])
