@@ -1,0 +1,86 @@
+import Crypto
+import Foundation
+import GRPCCore
+import Testing
+import TroveContracts
+import TroveTestSupport
+
+/// The reliability suite's dependency faults, end to end: `trove serve all` with its objects on
+/// S3 behind a fault proxy (moto with signatures checked), ingesting while S3 answers 503s, is
+/// slow, or drops connections.
+@Suite("Dependency faults", .serialized)
+struct DependencyFaultTests {
+    @Test("S3 throttling, slow answers and dropped connections: retried where safe, UNAVAILABLE promptly when it lasts, every document completes after")
+    func s3Faults() async throws {
+        let s3 = try await S3TestServer.moto.endpoint()
+        let proxy = try S3FaultProxy(upstream: s3.endpoint)
+        let bucket = "faults-" + UUID().uuidString.prefix(8).lowercased()
+        let trove = try await TroveProcess.start(environment: [
+            "TROVE_EMBEDDING_PROVIDER": "hashing",
+            "TROVE_OBJECT_STORAGE_BACKEND": "s3",
+            "TROVE_OBJECT_STORAGE_S3_ENDPOINT": proxy.endpoint,
+            "TROVE_OBJECT_STORAGE_S3_MAX_ATTEMPTS": "3",
+            "TROVE_OBJECT_STORAGE_S3_IDLE_TIMEOUT_SECONDS": "2",
+            "AWS_ACCESS_KEY_ID": s3.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": s3.secret_access_key,
+            "TROVE_INGESTION_BUCKET": bucket,
+            "TROVE_INGESTION_RETRY_BACKOFF_MS": "200",
+        ])
+        defer { Task { await trove.stopAndRemove() } }
+        func text(_ name: String) -> String {
+            "The \(name) document: stored on S3 while S3 misbehaves, then chunked, embedded and indexed like any other."
+        }
+        func sha(_ name: String) -> String {
+            SHA256.hash(data: Data(text(name).utf8)).map { String(format: "%02x", $0) }.joined()
+        }
+        try await withClient(trove) { client in
+            let ingestion = Trove_V1_Ingestion.Client(wrapping: client)
+            _ = try await ingestion.createCollection(.with { $0.name = "faults" })
+            var ids: [String] = []
+
+            // Throttled twice: the object storage service retries, the ingest succeeds.
+            try await proxy.failNext(2, status: 503, code: "SlowDown", matching: sha("throttled"))
+            ids.append(try await ingestion.ingest(collection: "faults", filename: "throttled.txt", Data(text("throttled").utf8)).documentID)
+
+            // Slow answers are waited for.
+            try await proxy.delayNext(3, seconds: 0.5, matching: sha("slow"))
+            ids.append(try await ingestion.ingest(collection: "faults", filename: "slow.txt", Data(text("slow").utf8)).documentID)
+
+            // S3 unreachable for longer than the retries: UNAVAILABLE, promptly, naming the cause.
+            try await proxy.dropNext(4, matching: sha("refused"))
+            let clock = ContinuousClock()
+            let started = clock.now
+            do {
+                _ = try await ingestion.ingest(collection: "faults", filename: "refused.txt", Data(text("refused").utf8))
+                Issue.record("an ingest while S3 drops every connection should fail")
+            } catch let error as RPCError {
+                #expect(error.code == .unavailable, "\(error)")
+                #expect(!error.message.isEmpty)
+            }
+            #expect(clock.now - started < .seconds(20))
+            // Retried (max_attempts tries of a request), then given up: every try was dropped.
+            let refused = try await proxy.seenRequests().filter { $0.path.contains(sha("refused")) }
+            #expect(refused.count >= 3 && refused.allSatisfy(\.injected), "\(refused.map { "\($0.method) \($0.injected)" })")
+
+            // Failing while a document is processed (its bytes read back, here by a reprocess):
+            // the attempts wait for S3, uncounted, and the document completes once it answers.
+            let waiting = try await ingestion.ingest(collection: "faults", filename: "waiting.txt", Data(text("waiting").utf8)).documentID
+            #expect(try await ingestion.waitUntilSettled(waiting).status == .completed)
+            try await proxy.failNext(6, status: 503, code: "ServiceUnavailable", matching: sha("waiting"))
+            _ = try await ingestion.reprocessDocument(.with { $0.documentID = waiting })
+            ids.append(waiting)
+
+            // The refused document, sent again once S3 is back.
+            ids.append(try await ingestion.ingest(collection: "faults", filename: "refused.txt", Data(text("refused").utf8)).documentID)
+            for id in ids {
+                let document = try await ingestion.waitUntilSettled(id, timeout: .seconds(120))
+                #expect(document.status == .completed, "\(document.filename): \(document.errorMessage)")
+            }
+            let reads = try await proxy.seenRequests().filter { $0.path.contains(sha("waiting")) && $0.method != "PUT" }
+            #expect(reads.filter(\.injected).count == 6, "two attempts, three tries each, failed: \(reads.map { "\($0.method) \($0.injected)" })")
+            let reprocessed = try await ingestion.getDocumentStatus(.with { $0.documentID = waiting })
+            #expect(reprocessed.attempts >= 4, "the first run, two failed attempts, the one that completed")
+            try await expectConsistent(collection: "faults", documents: 4, client: client)
+        }
+    }
+}
