@@ -57,7 +57,11 @@ struct VectorSearchServiceTests {
                 group.addTask {
                     let deadline = ContinuousClock.now + .seconds(60)
                     while acknowledged.numbers.withLock({ $0.count }) < 3_000 {
-                        guard ContinuousClock.now < deadline else { return false }
+                        guard ContinuousClock.now < deadline else {
+                            // Too slow: stop the writers anyway (they end when a call fails).
+                            first.signal(SIGKILL)
+                            return false
+                        }
                         try await Task.sleep(for: .milliseconds(5))
                     }
                     first.signal(SIGKILL)
