@@ -140,7 +140,12 @@ public struct CompiledFilter: Sendable {
                 }
                 self = .numberRange(path: try MetadataFilter.pathComponents(name, field: field), range)
             case .timeRange(let name, let range):
-                func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+                // Clamped: a bound past what an Int64 of milliseconds holds is past every stored time.
+                func milliseconds(_ date: Date) -> Int64 {
+                    let value = (date.timeIntervalSince1970 * 1000).rounded()
+                    guard value.isFinite else { return value > 0 ? .max : .min }
+                    return value >= 9.2e18 ? .max : value <= -9.2e18 ? .min : Int64(value)
+                }
                 var lower: (Int64, inclusive: Bool)?
                 var upper: (Int64, inclusive: Bool)?
                 if let after = range.after { lower = (milliseconds(after), false) }

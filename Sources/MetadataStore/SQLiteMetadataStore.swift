@@ -139,8 +139,12 @@ public final class SQLiteMetadataStore: MetadataStore, Sendable {
 
     // MARK: Shared conversions
 
+    /// Microseconds since 1970, clamped to what an Int64 holds (a date that far away is refused
+    /// by the services before it gets here; the store must not trap on one either).
     static func microseconds(_ date: Date) -> Int64 {
-        Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+        let value = (date.timeIntervalSince1970 * 1_000_000).rounded()
+        guard value.isFinite else { return value > 0 ? .max : .min }
+        return value >= 9.2e18 ? .max : value <= -9.2e18 ? .min : Int64(value)
     }
 
     static func date(_ microseconds: Int64) -> Date {

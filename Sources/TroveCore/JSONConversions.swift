@@ -107,14 +107,35 @@ extension MetadataFilter {
             self = .timeRange(
                 field: name,
                 TimeRange(
-                    after: range.hasGt ? range.gt.date : nil,
-                    atOrAfter: range.hasGte ? range.gte.date : nil,
-                    before: range.hasLt ? range.lt.date : nil,
-                    atOrBefore: range.hasLte ? range.lte.date : nil
+                    after: range.hasGt ? try range.gt.validDate(field: field) : nil,
+                    atOrAfter: range.hasGte ? try range.gte.validDate(field: field) : nil,
+                    before: range.hasLt ? try range.lt.validDate(field: field) : nil,
+                    atOrBefore: range.hasLte ? try range.lte.validDate(field: field) : nil
                 )
             )
         case .exists(let present):
             self = .exists(field: name, present)
         }
+    }
+}
+
+// MARK: Timestamps
+
+extension Google_Protobuf_Timestamp {
+    /// The earliest and latest instants a Timestamp may hold: 0001-01-01T00:00:00Z to
+    /// 9999-12-31T23:59:59.999999999Z, as protobuf defines it.
+    static let validSeconds: ClosedRange<Int64> = -62_135_596_800...253_402_300_799
+
+    /// The instant, or INVALID_ARGUMENT naming `field` when the Timestamp is outside protobuf's
+    /// range (years 1 to 9999) or its nanos outside 0..<1e9: SwiftProtobuf's `date` would trap on
+    /// some such values, and dates beyond it cannot be stored.
+    package func validDate(field: String) throws -> Date {
+        guard Self.validSeconds.contains(self.seconds), (0..<1_000_000_000).contains(self.nanos) else {
+            throw RPCError.invalidField(
+                field,
+                "\(self.seconds) s and \(self.nanos) ns is not a valid timestamp (years 1 to 9999, nanos 0 to 999,999,999)"
+            )
+        }
+        return self.date
     }
 }

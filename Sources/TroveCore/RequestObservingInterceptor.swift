@@ -5,7 +5,9 @@ import Metrics
 /// Counts every call and its latency by service, method and status code (swift-metrics), logs
 /// one line per call at debug level (method, status, duration, peer, request id, time the caller
 /// allowed), and runs the handler in the call's `RequestScope`, whose request id it also sends
-/// back in the response's metadata.
+/// back in the response's metadata. Error messages longer than `maxErrorMessageLength` are cut:
+/// a message quoting a request's 100 KB name would not fit a client's metadata limit, and the
+/// client would see RESOURCE_EXHAUSTED instead of the real status.
 public struct RequestObservingInterceptor: ServerInterceptor {
     let logger: Logger
 
@@ -47,7 +49,7 @@ public struct RequestObservingInterceptor: ServerInterceptor {
         var response = try await RequestScope.$current.withValue(scope) {
             observed
                 ? try await callObservingOutcome(next, request: request, context: context, outcome: record)
-                : try await next(request, context)
+                : try await callBoundingErrors(next, request: request, context: context)
         }
         // A streamed response is produced after this returns: it runs in the scope too.
         if case .success(var contents) = response.accepted {
@@ -59,6 +61,56 @@ public struct RequestObservingInterceptor: ServerInterceptor {
             response.accepted = .success(contents)
         }
         return response
+    }
+}
+
+/// The longest error message a call ends with, in UTF-8 bytes.
+let maxErrorMessageLength = 1024
+
+/// `error`, or when its message is longer than `maxErrorMessageLength`, an RPCError with the
+/// same code and the message cut in the middle of what it quoted.
+func boundedError(_ error: any Error) -> any Error {
+    let code: RPCError.Code
+    let message: String
+    switch error {
+    case let error as RPCError: (code, message) = (error.code, error.message)
+    case let error as any RPCErrorConvertible: (code, message) = (error.rpcErrorCode, error.rpcErrorMessage)
+    default: return error
+    }
+    guard message.utf8.count > maxErrorMessageLength else { return error }
+    let kept = maxErrorMessageLength / 2 - 32
+    let cut = message.utf8.count - 2 * kept
+    let head = String(decoding: message.utf8.prefix(kept), as: UTF8.self)
+    let tail = String(decoding: message.utf8.suffix(kept), as: UTF8.self)
+    return RPCError(code: code, message: "\(head)…[\(cut) bytes cut]…\(tail)")
+}
+
+/// Runs the rest of the chain and the handler with every error it ends with passed through
+/// `boundedError`.
+func callBoundingErrors<Input: Sendable, Output: Sendable>(
+    _ next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>,
+    request: StreamingServerRequest<Input>,
+    context: ServerContext
+) async throws -> StreamingServerResponse<Output> {
+    do {
+        var response = try await next(request, context)
+        switch response.accepted {
+        case .success(var contents):
+            let producer = contents.producer
+            contents.producer = { writer in
+                do {
+                    return try await producer(writer)
+                } catch {
+                    throw boundedError(error)
+                }
+            }
+            response.accepted = .success(contents)
+        case .failure(let error):
+            if let bounded = boundedError(error) as? RPCError { response.accepted = .failure(bounded) }
+        }
+        return response
+    } catch {
+        throw boundedError(error)
     }
 }
 
@@ -81,7 +133,7 @@ func callObservingOutcome<Input: Sendable, Output: Sendable>(
     outcome: @escaping @Sendable ((any Error)?) -> Void
 ) async throws -> StreamingServerResponse<Output> {
     do {
-        var response = try await next(request, context)
+        var response = try await callBoundingErrors(next, request: request, context: context)
         switch response.accepted {
         case .success(var contents):
             let producer = contents.producer

@@ -481,11 +481,12 @@ extension Trove_V1_ApiKey {
 }
 
 extension AuditEvent {
-    /// An event without an id gets a new one; without a time, `now`.
-    init(_ proto: Trove_V1_AuditEvent, now: Date) {
+    /// An event without an id gets a new one; without a time, `now`. A time outside protobuf's
+    /// range is INVALID_ARGUMENT naming `field`.
+    init(_ proto: Trove_V1_AuditEvent, now: Date, field: String) throws {
         self.init(
             id: proto.id.isEmpty ? UUID().uuidString.lowercased() : proto.id,
-            time: proto.hasTime ? proto.time.date : now,
+            time: proto.hasTime ? try proto.time.validDate(field: field + ".time") : now,
             keyID: proto.keyID.isEmpty ? nil : proto.keyID,
             service: proto.service,
             method: proto.method,

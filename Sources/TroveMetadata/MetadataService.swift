@@ -88,7 +88,7 @@ public struct MetadataService: Trove_V1_Metadata.SimpleServiceProtocol {
             collection: request.collection.isEmpty ? nil : request.collection,
             status: try DocumentStatus.from(request.status, field: "status"),
             filter: try MetadataFilter.from(request.hasFilter ? request.filter : nil),
-            createdBefore: request.hasCreatedBefore ? request.createdBefore.date : nil
+            createdBefore: request.hasCreatedBefore ? try request.createdBefore.validDate(field: "created_before") : nil
         )
         let page = try await self.store.listDocuments(query, page: RequestField.page(request.page))
         return .with {
@@ -355,7 +355,7 @@ public struct MetadataService: Trove_V1_Metadata.SimpleServiceProtocol {
     /// Writes audit events from this process's own listeners.
     public func recordAuditEvents(_ events: [Trove_V1_AuditEvent]) async throws {
         let now = Date()
-        _ = try await self.store.recordAuditEvents(events.map { AuditEvent($0, now: now) })
+        _ = try await self.store.recordAuditEvents(events.enumerated().map { try AuditEvent($1, now: now, field: "events[\($0)]") })
     }
 
     /// Sets the per-collection gauges of documents and chunks; the process calls it periodically.
@@ -375,7 +375,7 @@ public struct MetadataService: Trove_V1_Metadata.SimpleServiceProtocol {
 
     public func recordAuditEvents(request: Trove_V1_RecordAuditEventsRequest, context: ServerContext) async throws -> Trove_V1_RecordAuditEventsResponse {
         let now = Date()
-        let recorded = try await self.store.recordAuditEvents(request.events.map { AuditEvent($0, now: now) })
+        let recorded = try await self.store.recordAuditEvents(request.events.enumerated().map { try AuditEvent($1, now: now, field: "events[\($0)]") })
         return .with { $0.recorded = UInt32(clamping: recorded) }
     }
 
@@ -384,8 +384,8 @@ public struct MetadataService: Trove_V1_Metadata.SimpleServiceProtocol {
             keyID: request.keyID.isEmpty ? nil : request.keyID,
             service: request.service.isEmpty ? nil : request.service,
             method: request.method.isEmpty ? nil : request.method,
-            since: request.hasSince ? request.since.date : nil,
-            until: request.hasUntil ? request.until.date : nil
+            since: request.hasSince ? try request.since.validDate(field: "since") : nil,
+            until: request.hasUntil ? try request.until.validDate(field: "until") : nil
         )
         let page = try await self.store.listAuditEvents(query, page: RequestField.page(request.page))
         return .with {
