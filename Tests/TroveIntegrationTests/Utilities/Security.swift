@@ -135,7 +135,7 @@ struct RawCall {
     static func code(
         of method: MethodDescriptor,
         client: GRPCClient<HTTP2ClientTransport.Posix>,
-        timeout: Duration = .seconds(2)
+        timeout: Duration = .seconds(5)
     ) async -> RPCError.Code? {
         var options = CallOptions.defaults
         options.timeout = timeout
