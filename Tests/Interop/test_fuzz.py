@@ -22,30 +22,8 @@ CASES = 10_000
 SEED = 20261126
 
 
-def server_pid(data: Path):
-    """The pid of the `trove serve all` the `server` fixture started (the fixture yields only its
-    address and data directory), found by its --data-dir argument; None without /proc."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return None
-    wanted = str(data).encode()
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"serve" in argv and b"--data-dir" in argv and wanted in argv:
-            return int(entry.name)
-    return None
-
-
-def test_fuzz_every_rpc(server, stubs):
-    address, data = server
-    pid = server_pid(data)
-    assert pid is not None or not Path("/proc").is_dir(), "cannot find the server's process"
-    fuzzer = fuzz_rpcs.Fuzzer(address, stubs, SEED, pid=pid, log_path=data / "serve.log")
+def test_fuzz_every_rpc(serve_all, stubs):
+    fuzzer = fuzz_rpcs.Fuzzer(serve_all.address, stubs, SEED, pid=serve_all.pid, log_path=serve_all.log)
     fuzzer.run(CASES)
     report = fuzzer.report()
     print(report)

@@ -1,10 +1,8 @@
 """A Python grpcio client connects over TLS with an API key and searches; without the key it is refused."""
 
 import os
-import re
 import secrets
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -14,6 +12,7 @@ import grpc
 import pytest
 
 from conftest import trove_binary
+from trove_grpc import ServeAll
 
 
 def openssl(*args, cwd):
@@ -41,7 +40,7 @@ def tls_server():
     """`trove serve all` with TLS and API keys on; yields (address, CA PEM bytes, service key)."""
     certs = Path(tempfile.mkdtemp(prefix="trove-certs-"))
     data = Path(tempfile.mkdtemp(prefix="trove-secure-"))
-    process = None
+    server = None
     try:
         make_certificates(certs)
         service_key = secrets.token_urlsafe(32)
@@ -56,30 +55,14 @@ def tls_server():
             TROVE_TLS_REQUIRE_CLIENT_CERTIFICATE="false",
             TROVE_EMBEDDING_PROVIDER="hashing",
         )
-        process = subprocess.Popen(
-            [trove_binary(), "serve", "all", "--listen", "127.0.0.1:0", "--data-dir", str(data)],
-            stdout=subprocess.PIPE,
-            stderr=open(data / "serve.log", "wb"),
-            text=True,
-            env=env,
-        )
-        address = None
-        for line in process.stdout:  # readline blocks until the line or EOF (the process exited)
-            match = re.search(r"listening on (\S+)", line)
-            if match:
-                address = match.group(1)
-                break
-        if address is None:
-            pytest.fail("trove serve all did not start: " + (data / "serve.log").read_text())
-        yield address, (certs / "ca.pem").read_bytes(), service_key
+        try:
+            server = ServeAll(trove_binary(), data, env)
+        except RuntimeError as error:
+            pytest.fail(str(error))
+        yield server.address, (certs / "ca.pem").read_bytes(), service_key
     finally:
-        if process is not None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if server is not None:
+            server.stop()
         shutil.rmtree(certs, ignore_errors=True)
         shutil.rmtree(data, ignore_errors=True)
 

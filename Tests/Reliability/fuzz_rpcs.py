@@ -49,7 +49,6 @@ import argparse
 import atexit
 import collections
 import functools
-import importlib
 import math
 import random
 import re
@@ -67,23 +66,8 @@ from pathlib import Path
 
 import grpc
 
-ROOT = Path(__file__).resolve().parents[2]
-
-STUB_MODULES = [
-    "health_pb2",
-    "health_pb2_grpc",
-    "trove.v1.common_pb2",
-    "trove.v1.object_storage_pb2",
-    "trove.v1.object_storage_pb2_grpc",
-    "trove.v1.metadata_pb2",
-    "trove.v1.metadata_pb2_grpc",
-    "trove.v1.embedding_pb2",
-    "trove.v1.embedding_pb2_grpc",
-    "trove.v1.vector_search_pb2",
-    "trove.v1.vector_search_pb2_grpc",
-    "trove.v1.ingestion_pb2",
-    "trove.v1.ingestion_pb2_grpc",
-]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Support"))
+from trove_grpc import ServeAll, generate_stubs  # noqa: E402
 
 DEADLINE = 10.0
 MAX_MESSAGE_BYTES = 8 << 20  # the server's default max_message_bytes
@@ -113,25 +97,6 @@ FIX_CHUNK_IDS = ["6f9619ff-8b86-4011-b42d-00c04fc964f1", "6f9619ff-8b86-4011-b42
 
 # --------------------------------------------------------------------------------------------
 # Stubs
-
-
-def generate_stubs(out: Path | None = None) -> dict:
-    """The same modules conftest.py's `stubs` fixture generates, for standalone runs."""
-    from grpc_tools import protoc
-
-    if out is None:
-        out = Path(tempfile.mkdtemp(prefix="trove-fuzz-stubs-"))
-        atexit.register(shutil.rmtree, out, ignore_errors=True)
-    include = Path(protoc.__file__).parent / "_proto"
-    protos = sorted(str(p.relative_to(ROOT / "Protos")) for p in (ROOT / "Protos" / "trove").rglob("*.proto"))
-    for root, files in [(ROOT / "Protos", protos), (ROOT / "Protos" / "grpc" / "health" / "v1", ["health.proto"])]:
-        status = protoc.main(
-            ["grpc_tools.protoc", f"-I{root}", f"-I{include}", f"--python_out={out}", f"--grpc_python_out={out}"] + files
-        )
-        if status != 0:
-            raise RuntimeError(f"grpc_tools.protoc failed for {files}")
-    sys.path.insert(0, str(out))
-    return {name: importlib.import_module(name) for name in STUB_MODULES}
 
 
 def message_class(descriptor):
@@ -1644,21 +1609,9 @@ class ServerProcess:
         data = Path(tempfile.mkdtemp(prefix="trove-fuzz-"))
         self.directories.append(data)
         self.generation += 1
-        process = subprocess.Popen(
-            [self.binary, "serve", "all", "--listen", "127.0.0.1:0", "--data-dir", str(data)],
-            stdout=subprocess.PIPE, stderr=open(data / "serve.log", "wb"), text=True, cwd=str(ROOT),
-        )
-        self.process = process
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            match = re.search(r"listening on (\S+)", line)
-            if match:
-                return match.group(1), process.pid, data / "serve.log"
-        process.kill()
-        raise RuntimeError("trove serve all did not start: " + (data / "serve.log").read_text())
+        server = ServeAll(self.binary, data)
+        self.process = server.process
+        return server.address, server.pid, server.log
 
     def stop(self, wait: float = 20):
         """Lets a crashing process finish writing its backtrace, then ends it."""
@@ -1714,7 +1667,9 @@ def main(argv=None) -> int:
     if args.keep_going and not args.binary:
         parser.error("--keep-going needs --binary")
 
-    modules = generate_stubs()
+    stubs = Path(tempfile.mkdtemp(prefix="trove-fuzz-stubs-"))
+    atexit.register(shutil.rmtree, stubs, ignore_errors=True)
+    modules = generate_stubs(stubs)
     server = None
     target, pid = args.target, args.pid
     log = Path(args.log) if args.log else None

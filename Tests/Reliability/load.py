@@ -44,7 +44,6 @@ import random
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -54,9 +53,8 @@ from pathlib import Path
 
 import grpc
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "Tests" / "Interop"))
-import conftest  # noqa: E402  (the stub generation of the interop tests)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Support"))
+from trove_grpc import ROOT, ServeAll, generate_stubs  # noqa: E402
 
 COLLECTION = "load"
 DEADLINE = 30.0
@@ -105,15 +103,6 @@ WORDS = (
     "lagoon island volcano desert oasis caravan market bakery bread butter cheese honey candle "
     "window ladder hammer chisel anvil forge mill barley wheat harvest winter summer autumn spring"
 ).split()
-
-
-def generate_stubs():
-    """conftest's `stubs` fixture, called as a plain generator (pytest keeps the function under
-    __wrapped__). Returns the modules and a function that removes the generated directory."""
-    fixture = getattr(conftest.stubs, "__wrapped__", conftest.stubs)
-    generator = fixture()
-    modules = next(generator)
-    return modules, lambda: next(generator, None)
 
 
 # --- the client processes ------------------------------------------------------------------
@@ -216,53 +205,12 @@ def client_main(client: int, target: str, seconds: float, run: str, seed: int, m
 # --- the server ------------------------------------------------------------------------------
 
 
-class Server:
-    """`trove serve all` in a data directory (adapted from conftest's `server` fixture: this one
-    also sets the embedding provider and keeps the process, for its pid)."""
-
-    def __init__(self, binary: str, provider: str, data: Path | None):
-        self.keep = data is not None
-        self.data = Path(data) if data else Path(tempfile.mkdtemp(prefix="trove-load-"))
-        self.data.mkdir(parents=True, exist_ok=True)
-        self.log = self.data / "serve.log"
-        env = dict(os.environ, TROVE_EMBEDDING_PROVIDER=provider)
-        if provider == "minilm" and "TROVE_EMBEDDING_MODEL_DIR" not in env:
-            env["TROVE_EMBEDDING_MODEL_DIR"] = str(ROOT / ".trove-model" / "all-MiniLM-L6-v2")
-        self.process = subprocess.Popen(
-            [binary, "serve", "all", "--listen", "127.0.0.1:0", "--data-dir", str(self.data)],
-            stdout=subprocess.PIPE,
-            stderr=open(self.log, "wb"),
-            text=True,
-            env=env,
-            cwd=ROOT,
-        )
-        self.address = None
-        for line in self.process.stdout:  # until the line or EOF (the process exited)
-            match = re.search(r"listening on (\S+)", line)
-            if match:
-                self.address = match.group(1)
-                break
-        if self.address is None:
-            self.process.kill()
-            raise RuntimeError("trove serve all did not start:\n" + self.log.read_text(errors="replace"))
-        # Keep reading stdout so that the server never blocks on a full pipe.
-        threading.Thread(target=lambda: [None for _ in self.process.stdout], daemon=True).start()
-        self.pid = self.process.pid
-
-    def stop(self) -> int | None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-                return None
-        return self.process.returncode
-
-    def cleanup(self):
-        if not self.keep:
-            shutil.rmtree(self.data, ignore_errors=True)
+def start_server(binary: str, provider: str, data: str | None) -> ServeAll:
+    """`trove serve all` with the embedding provider, in `data` (kept) or a temporary directory."""
+    env = dict(os.environ, TROVE_EMBEDDING_PROVIDER=provider)
+    if provider == "minilm" and "TROVE_EMBEDDING_MODEL_DIR" not in env:
+        env["TROVE_EMBEDDING_MODEL_DIR"] = str(ROOT / ".trove-model" / "all-MiniLM-L6-v2")
+    return ServeAll(binary, Path(data) if data else Path(tempfile.mkdtemp(prefix="trove-load-")), env)
 
 
 # --- sampling and statistics -----------------------------------------------------------------
@@ -369,26 +317,27 @@ def system_status(target: str, pb, rpc) -> str:
 
 
 def run(args) -> int:
-    modules, remove_stubs = generate_stubs()
-    pb, rpc = modules["trove.v1.ingestion_pb2"], modules["trove.v1.ingestion_pb2_grpc"]
+    stubs = Path(tempfile.mkdtemp(prefix="trove-load-stubs-"))
+    modules = generate_stubs(stubs)
     server = None
     try:
         if args.target:
             target, pid = args.target, args.pid
         else:
-            server = Server(args.trove, args.provider, args.data_dir)
+            server = start_server(args.trove, args.provider, args.data_dir)
             target, pid = server.address, server.pid
         return measure(args, target, pid, modules, server)
     finally:
         if server is not None:
-            code = server.stop()
+            code = server.stop(timeout=30)
             if code not in (0, -signal.SIGTERM):
                 print(f"note: trove serve all ended with status {code} after SIGTERM", flush=True)
-            server.cleanup()
-        remove_stubs()
+            if not args.data_dir:
+                server.remove()
+        shutil.rmtree(stubs, ignore_errors=True)
 
 
-def measure(args, target: str, pid: int, modules: dict, server: Server | None) -> int:
+def measure(args, target: str, pid: int, modules: dict, server: ServeAll | None) -> int:
     pb, rpc = modules["trove.v1.ingestion_pb2"], modules["trove.v1.ingestion_pb2_grpc"]
     with grpc.insecure_channel(target, options=OPTIONS) as channel:
         try:
