@@ -142,7 +142,7 @@ public struct S3Client: Sendable {
             } catch let error as S3Error {
                 guard error.isRetryable, attempt < attempts else { throw error }
             }
-            try await Task.sleep(for: self.backoff(attempt: attempt))
+            try await Task.sleep(for: RetryBackoff(initial: self.configuration.initialBackoff, maximum: self.configuration.maxBackoff).delay(beforeRetry: attempt))
         }
     }
 
@@ -156,13 +156,6 @@ public struct S3Client: Sendable {
             return (self.authority, self.basePath + "/" + bucket + "/" + (key ?? ""))
         }
         return (bucket + "." + self.authority, self.basePath + "/" + (key ?? ""))
-    }
-
-    /// Exponential backoff with full jitter: a random delay up to initial × 2^(attempt-1),
-    /// capped.
-    func backoff(attempt: Int) -> Duration {
-        let ceiling = min(self.configuration.maxBackoff, self.configuration.initialBackoff * (1 << min(attempt - 1, 20)))
-        return ceiling * Double.random(in: 0.5...1.0)
     }
 
     static func error(from response: CurlHTTPClient.Response) -> S3Error {

@@ -203,7 +203,7 @@ public struct OpenAICompatibleProvider: EmbeddingProvider {
                     cause: failure.cause
                 )
             }
-            try await Task.sleep(for: retryAfter ?? self.backoff(retry: attempt))
+            try await Task.sleep(for: retryAfter ?? RetryBackoff(initial: self.configuration.initialBackoff, maximum: .seconds(20)).delay(beforeRetry: attempt))
         }
     }
 
@@ -326,13 +326,5 @@ public struct OpenAICompatibleProvider: EmbeddingProvider {
             return .milliseconds(Int64(min(seconds, 60) * 1000))
         }
         return nil
-    }
-
-    /// The wait before retry `retry` (1, 2, …): doubled each time up to 20 s, less up to half
-    /// of it at random so that clients refused together do not return together.
-    private func backoff(retry: Int) -> Duration {
-        let base = self.configuration.initialBackoff * (1 << min(retry - 1, 16))
-        let capped = min(base, .seconds(20))
-        return capped * Double.random(in: 0.5...1.0)
     }
 }
