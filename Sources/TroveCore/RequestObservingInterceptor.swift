@@ -47,9 +47,7 @@ public struct RequestObservingInterceptor: ServerInterceptor {
         // Nothing to count or log: the call only needs its scope.
         let observed = TroveMetrics.isEnabled || logger.logLevel <= .debug
         var response = try await RequestScope.$current.withValue(scope) {
-            observed
-                ? try await callObservingOutcome(next, request: request, context: context, outcome: record)
-                : try await callBoundingErrors(next, request: request, context: context)
+            try await callObservingOutcome(next, request: request, context: context, mappingErrors: boundedError, outcome: observed ? record : nil)
         }
         // A streamed response is produced after this returns: it runs in the scope too.
         if case .success(var contents) = response.accepted {
@@ -85,35 +83,6 @@ func boundedError(_ error: any Error) -> any Error {
     return RPCError(code: code, message: "\(head)…[\(cut) bytes cut]…\(tail)")
 }
 
-/// Runs the rest of the chain and the handler with every error it ends with passed through
-/// `boundedError`.
-func callBoundingErrors<Input: Sendable, Output: Sendable>(
-    _ next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>,
-    request: StreamingServerRequest<Input>,
-    context: ServerContext
-) async throws -> StreamingServerResponse<Output> {
-    do {
-        var response = try await next(request, context)
-        switch response.accepted {
-        case .success(var contents):
-            let producer = contents.producer
-            contents.producer = { writer in
-                do {
-                    return try await producer(writer)
-                } catch {
-                    throw boundedError(error)
-                }
-            }
-            response.accepted = .success(contents)
-        case .failure(let error):
-            if let bounded = boundedError(error) as? RPCError { response.accepted = .failure(bounded) }
-        }
-        return response
-    } catch {
-        throw boundedError(error)
-    }
-}
-
 /// The name of the gRPC status an error ends a call with, e.g. "permissionDenied".
 func statusName(of error: any Error) -> String {
     switch error {
@@ -123,38 +92,44 @@ func statusName(of error: any Error) -> String {
     }
 }
 
-/// Runs the rest of the interceptor chain and the handler, and calls `outcome` once when the
-/// call has ended: with nil when it succeeded, with the error it ended with otherwise (thrown
-/// before the response, refused in it, or thrown while its messages were written).
+/// Runs the rest of the interceptor chain and the handler, and calls `outcome` (when given) once
+/// the call has ended: with nil when it succeeded, with the error it ended with otherwise (thrown
+/// before the response, refused in it, or thrown while its messages were written). Every such
+/// error is first passed through `mappingErrors`.
 func callObservingOutcome<Input: Sendable, Output: Sendable>(
     _ next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>,
     request: StreamingServerRequest<Input>,
     context: ServerContext,
-    outcome: @escaping @Sendable ((any Error)?) -> Void
+    mappingErrors map: @escaping @Sendable (any Error) -> any Error = { $0 },
+    outcome: (@Sendable ((any Error)?) -> Void)?
 ) async throws -> StreamingServerResponse<Output> {
     do {
-        var response = try await callBoundingErrors(next, request: request, context: context)
+        var response = try await next(request, context)
         switch response.accepted {
         case .success(var contents):
             let producer = contents.producer
             contents.producer = { writer in
                 do {
                     let trailers = try await producer(writer)
-                    outcome(nil)
+                    outcome?(nil)
                     return trailers
                 } catch {
-                    outcome(error)
-                    throw error
+                    let mapped = map(error)
+                    outcome?(mapped)
+                    throw mapped
                 }
             }
             response.accepted = .success(contents)
         case .failure(let error):
-            outcome(error)
+            let mapped = map(error) as? RPCError ?? error
+            outcome?(mapped)
+            response.accepted = .failure(mapped)
         }
         return response
     } catch {
-        outcome(error)
-        throw error
+        let mapped = map(error)
+        outcome?(mapped)
+        throw mapped
     }
 }
 
