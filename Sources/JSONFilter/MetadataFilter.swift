@@ -141,11 +141,7 @@ public struct CompiledFilter: Sendable {
                 self = .numberRange(path: try MetadataFilter.pathComponents(name, field: field), range)
             case .timeRange(let name, let range):
                 // Clamped: a bound past what an Int64 of milliseconds holds is past every stored time.
-                func milliseconds(_ date: Date) -> Int64 {
-                    let value = (date.timeIntervalSince1970 * 1000).rounded()
-                    guard value.isFinite else { return value > 0 ? .max : .min }
-                    return value >= 9.2e18 ? .max : value <= -9.2e18 ? .min : Int64(value)
-                }
+                func milliseconds(_ date: Date) -> Int64 { date.unixTime(unitsPerSecond: 1000) }
                 var lower: (Int64, inclusive: Bool)?
                 var upper: (Int64, inclusive: Bool)?
                 if let after = range.after { lower = (milliseconds(after), false) }
@@ -238,6 +234,16 @@ public struct CompiledFilter: Sendable {
 }
 
 /// RFC 3339 timestamps (`2026-11-26T01:02:03.456Z`, `…+02:00`, a space for `T`) as Unix milliseconds.
+extension Date {
+    /// Whole `unitsPerSecond` since 1970, rounded, clamped to what an Int64 holds (about 292,000
+    /// years of microseconds either way) rather than trapping.
+    package func unixTime(unitsPerSecond: Double) -> Int64 {
+        let value = (self.timeIntervalSince1970 * unitsPerSecond).rounded()
+        guard value.isFinite else { return value > 0 ? .max : .min }
+        return value >= 9.2e18 ? .max : value <= -9.2e18 ? .min : Int64(value)
+    }
+}
+
 enum RFC3339 {
     static func milliseconds(_ text: String) -> Int64? {
         var utf8 = Array(text.utf8)[...]

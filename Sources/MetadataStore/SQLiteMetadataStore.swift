@@ -142,9 +142,7 @@ public final class SQLiteMetadataStore: MetadataStore, Sendable {
     /// Microseconds since 1970, clamped to what an Int64 holds (a date that far away is refused
     /// by the services before it gets here; the store must not trap on one either).
     static func microseconds(_ date: Date) -> Int64 {
-        let value = (date.timeIntervalSince1970 * 1_000_000).rounded()
-        guard value.isFinite else { return value > 0 ? .max : .min }
-        return value >= 9.2e18 ? .max : value <= -9.2e18 ? .min : Int64(value)
+        date.unixTime(unitsPerSecond: 1_000_000)
     }
 
     static func date(_ microseconds: Int64) -> Date {

@@ -380,6 +380,12 @@ public struct TroveConfiguration: Sendable {
         return ingestion
     }
 
+    /// Whether `text` is an http or https URL with a host.
+    private static func isHTTPURL(_ text: String) -> Bool {
+        guard let url = URL(string: text), url.host != nil else { return false }
+        return url.scheme == "http" || url.scheme == "https"
+    }
+
     private static func readOpenAI(_ reader: inout ConfigurationReader, provider: Embedding.Provider) throws -> Embedding.OpenAI {
         let defaults = Embedding.OpenAI()
         var openAI = Embedding.OpenAI()
@@ -396,7 +402,7 @@ public struct TroveConfiguration: Sendable {
         openAI.maxAttempts = try reader.integer("embedding.openai.max_attempts", default: defaults.maxAttempts, range: 1...20)
         openAI.timeoutSeconds = try reader.integer("embedding.openai.timeout_seconds", default: defaults.timeoutSeconds, range: 1...3600)
         if provider == .openaiCompatible {
-            guard let url = URL(string: openAI.url), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+            guard Self.isHTTPURL(openAI.url) else {
                 let problem = openAI.url.isEmpty ? "required" : "invalid value '\(openAI.url)'"
                 throw ConfigurationError(
                     option: "embedding.openai.url",
@@ -443,7 +449,7 @@ public struct TroveConfiguration: Sendable {
             for (option, value, variable) in required where value.isEmpty {
                 throw ConfigurationError(option: option, message: "required when object_storage.backend is s3 (or set \(variable))")
             }
-            guard let url = URL(string: s3.endpoint), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+            guard Self.isHTTPURL(s3.endpoint) else {
                 throw ConfigurationError(option: "object_storage.s3.endpoint", message: "invalid value '\(s3.endpoint)': expected a URL such as http://127.0.0.1:9000")
             }
         }
