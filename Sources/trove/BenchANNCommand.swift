@@ -103,7 +103,7 @@ struct BenchANNCommand: AsyncParsableCommand {
             let peer = self.python.isEmpty ? nil : try self.runPeer(directory)
             var service: ServiceLatency?
             if !self.noService && dataset.name == "clustered" {
-                service = try await self.measureService(dataset, directory: directory + "/service", engine: ours)
+                service = try await self.measureService(dataset, directory: directory + "/service")
             }
             self.report(dataset, ours: ours, peer: peer, service: service)
         }
@@ -247,27 +247,32 @@ struct BenchANNCommand: AsyncParsableCommand {
 
     // MARK: The service
 
+    /// One query at a time on the service's own collection: straight to the engine, and
+    /// through gRPC's in-process transport.
+    struct InProcessLatency {
+        var engineP50: Double
+        var p50: Double
+        var p99: Double
+        /// DescribeCollection: gRPC's round trip with next to no work in the handler.
+        var emptyCallP50: Double
+    }
+
     struct ServiceLatency {
         var ef: Int
         var recall: Double
-        /// p50 and p99 through gRPC's in-process transport: the service's own cost.
-        var inProcess: (p50: Double, p99: Double)
-        /// p50 of DescribeCollection through the in-process transport: gRPC's own round trip
-        /// with next to no work in the handler.
-        var emptyCallP50: Double
+        var inProcess: InProcessLatency
+        /// The same with every thread on one CPU: no wake-ups of idle CPUs between threads.
+        var inProcessOnOneCPU: InProcessLatency
         /// p50 and p99 over loopback HTTP/2.
         var loopback: (p50: Double, p99: Double)
-        var engineP50: Double
-        /// The same three measured with every thread on one CPU: the engine on the service's own
-        /// collection, the in-process search, the empty call.
-        var onOneCPU: (engineP50: Double, inProcessP50: Double, emptyCallP50: Double)
     }
 
     /// Loads the set into a vector-search service in this process (through its Upsert RPC) and
-    /// times the same queries at the collection's default ef twice: through gRPC's in-process
-    /// transport (what the service adds: decoding, validation, encoding, the gRPC machinery) and
-    /// over loopback HTTP/2 (what a client on the same machine sees).
-    private func measureService(_ dataset: ANNDataset, directory: String, engine: Measurement) async throws -> ServiceLatency {
+    /// times the same queries at the collection's default ef: on the engine, through gRPC's
+    /// in-process transport (what the service adds: decoding, validation, encoding, the gRPC
+    /// machinery), both again with every thread on one CPU, and over loopback HTTP/2 (what a
+    /// client on the same machine sees).
+    private func measureService(_ dataset: ANNDataset, directory: String) async throws -> ServiceLatency {
         let ef = self.ef.contains(64) ? 64 : self.ef[0]
         let store = try VectorStore(directory: directory, options: VectorStore.Options(durability: .interval(milliseconds: 100)))
         defer { store.close() }
@@ -294,18 +299,15 @@ struct BenchANNCommand: AsyncParsableCommand {
                     inProcessServer.beginGracefulShutdown()
                     http2Server.beginGracefulShutdown()
                 }
-                let (recall, inProcessLatency, emptyCall, onOneCPU) = try await withGRPCClient(transport: inProcess.client) { client in
+                let (recall, twoCPUs, oneCPU) = try await withGRPCClient(transport: inProcess.client) { client in
                     let vectors = Trove_V1_VectorSearch.Client(wrapping: client)
                     try await self.load(dataset, into: vectors, ef: ef)
-                    let (recall, latency) = try await self.timeSearches(dataset, vectors)
-                    let emptyCall = try await self.timeEmptyCalls(dataset, vectors)
-                    let onOneCPU = try await CPUAffinity.withAllThreads(onCPU: 0) {
-                        let engine = try self.timeEngineSearches(dataset, store.collection("bench"))
-                        let (_, latency) = try await self.timeSearches(dataset, vectors)
-                        let emptyCall = try await self.timeEmptyCalls(dataset, vectors)
-                        return (engine, latency.p50, emptyCall)
+                    let collection = try store.collection("bench")
+                    let (recall, twoCPUs) = try await self.timeInProcess(dataset, collection, vectors)
+                    let oneCPU = try await CPUAffinity.withAllThreads(onCPU: 0) {
+                        try await self.timeInProcess(dataset, collection, vectors).latency
                     }
-                    return (recall, latency, emptyCall, onOneCPU)
+                    return (recall, twoCPUs, oneCPU)
                 }
                 guard let port = try await http2.listeningAddress.ipv4?.port else { throw CommandFailure("the HTTP/2 listener has no IPv4 port") }
                 let client = try HTTP2ClientTransport.Posix(
@@ -313,24 +315,36 @@ struct BenchANNCommand: AsyncParsableCommand {
                     transportSecurity: .plaintext,
                     config: .defaults { $0.connection.flushCoalescing = nil }
                 )
-                let (_, loopbackLatency) = try await withGRPCClient(transport: client) { client in
+                let loopback = try await withGRPCClient(transport: client) { client in
                     try await self.timeSearches(dataset, Trove_V1_VectorSearch.Client(wrapping: client))
                 }
                 return ServiceLatency(
-                    ef: ef,
-                    recall: recall,
-                    inProcess: inProcessLatency,
-                    emptyCallP50: emptyCall,
-                    loopback: loopbackLatency,
-                    engineP50: engine.rows.first { $0.ef == ef }?.p50Us ?? 0,
-                    onOneCPU: onOneCPU
-                )
+                    ef: ef, recall: recall, inProcess: twoCPUs, inProcessOnOneCPU: oneCPU, loopback: (loopback.p50Us, loopback.p99Us))
             }
             var latency: ServiceLatency?
             for try await result in group where result != nil { latency = result }
             guard let latency else { throw CommandFailure("the service measurement ended without a result") }
             return latency
         }
+    }
+
+    /// The engine, the searches through the in-process transport and the empty call, one after
+    /// the other on the same collection; and the searches' recall.
+    private func timeInProcess<Transport: ClientTransport>(
+        _ dataset: ANNDataset,
+        _ collection: VectorCollection,
+        _ vectors: Trove_V1_VectorSearch.Client<Transport>
+    ) async throws -> (recall: Double, latency: InProcessLatency) {
+        let engine = try await self.timed(dataset) { position in
+            let results = try collection.search(VectorQuery(vector: Array(dataset.query(position)), k: Self.k))
+            return Self.hits(results.map(\.id), position: position, dataset: dataset)
+        }
+        let searches = try await self.timeSearches(dataset, vectors)
+        let emptyCalls = try await self.timed(dataset) { _ in
+            _ = try await vectors.describeCollection(.with { $0.name = "bench" })
+            return 0
+        }
+        return (searches.recall, InProcessLatency(engineP50: engine.p50Us, p50: searches.p50Us, p99: searches.p99Us, emptyCallP50: emptyCalls.p50Us))
     }
 
     private func load<Transport: ClientTransport>(_ dataset: ANNDataset, into vectors: Trove_V1_VectorSearch.Client<Transport>, ef: Int) async throws {
@@ -364,57 +378,40 @@ struct BenchANNCommand: AsyncParsableCommand {
     }
 
     /// Recall and (p50, p99) µs of the queries one at a time, after one warm-up pass.
-    /// p50 of DescribeCollection: gRPC's round trip with next to no work in the handler.
-    private func timeEmptyCalls<Transport: ClientTransport>(_ dataset: ANNDataset, _ vectors: Trove_V1_VectorSearch.Client<Transport>) async throws -> Double {
-        let clock = ContinuousClock()
-        var times: [Double] = []
-        for _ in 0..<(2 * dataset.queryCount) {
-            let started = clock.now
-            _ = try await vectors.describeCollection(.with { $0.name = "bench" })
-            times.append((clock.now - started).seconds)
+    /// The queries one at a time through the service.
+    private func timeSearches<Transport: ClientTransport>(_ dataset: ANNDataset, _ vectors: Trove_V1_VectorSearch.Client<Transport>) async throws -> Row {
+        try await self.timed(dataset) { position in
+            let response = try await vectors.search(.with {
+                $0.collection = "bench"
+                $0.vector = Array(dataset.query(position))
+                $0.k = UInt32(Self.k)
+            })
+            return Self.hits(response.results.map(\.id), position: position, dataset: dataset)
         }
-        return Self.row(ef: 0, times: Array(times.suffix(dataset.queryCount)), hits: 0, k: 1).p50Us
     }
 
-    /// p50 of the queries on the collection itself, as the service's Search handler runs them.
-    private func timeEngineSearches(_ dataset: ANNDataset, _ collection: VectorCollection) throws -> Double {
-        let clock = ContinuousClock()
-        var times: [Double] = []
-        for round in 0..<2 {
-            for position in 0..<dataset.queryCount {
-                let query = VectorQuery(vector: Array(dataset.query(position)), k: Self.k)
-                let started = clock.now
-                _ = try collection.search(query)
-                if round == 1 { times.append((clock.now - started).seconds) }
-            }
-        }
-        return Self.row(ef: 0, times: times, hits: 0, k: Self.k).p50Us
-    }
-
-    private func timeSearches<Transport: ClientTransport>(
-        _ dataset: ANNDataset,
-        _ vectors: Trove_V1_VectorSearch.Client<Transport>
-    ) async throws -> (Double, (p50: Double, p99: Double)) {
+    /// Runs `query` for every query position twice and times the second round (the first warms
+    /// caches and connections); `query` returns how many of the true neighbours it found.
+    private func timed(_ dataset: ANNDataset, _ query: (Int) async throws -> Int) async rethrows -> Row {
         let clock = ContinuousClock()
         var times: [Double] = []
         var hits = 0
         for round in 0..<2 {
             for position in 0..<dataset.queryCount {
-                let request = Trove_V1_SearchVectorsRequest.with {
-                    $0.collection = "bench"
-                    $0.vector = Array(dataset.query(position))
-                    $0.k = UInt32(Self.k)
-                }
                 let started = clock.now
-                let response = try await vectors.search(request)
+                let found = try await query(position)
                 if round == 1 {
                     times.append((clock.now - started).seconds)
-                    hits += Set(response.results.compactMap { Int($0.id) }).intersection(dataset.groundTruth[position].map(Int.init)).count
+                    hits += found
                 }
             }
         }
-        let row = Self.row(ef: 0, times: times, hits: hits, k: Self.k)
-        return (row.recall, (row.p50Us, row.p99Us))
+        return Self.row(ef: 0, times: times, hits: hits, k: Self.k)
+    }
+
+    /// How many of `ids` are among the true neighbours of query `position`.
+    private static func hits(_ ids: [String], position: Int, dataset: ANNDataset) -> Int {
+        Set(ids.compactMap { Int($0) }).intersection(dataset.groundTruth[position].map(Int.init)).count
     }
 
     // MARK: Report
@@ -468,34 +465,26 @@ struct BenchANNCommand: AsyncParsableCommand {
             print("(the vector-search service scans exactly when a sample says at most 2,000 vectors pass, and walks the graph otherwise)")
         }
         if let service {
+            func printInProcess(_ latency: InProcessLatency) {
+                print(padded("  engine (the service's collection)", 34) + "p50 \(number(latency.engineP50, 1)) µs")
+                print(
+                    padded("  gRPC in-process transport", 34) + "p50 \(number(latency.p50, 1)) µs, p99 \(number(latency.p99, 1)) µs"
+                        + " — \(number(latency.p50 - latency.engineP50, 1)) µs over the engine"
+                )
+                print(
+                    padded("  of which gRPC's round trip", 34) + "p50 \(number(latency.emptyCallP50, 1)) µs (DescribeCollection); "
+                        + "the service's own code adds \(number(latency.p50 - latency.engineP50 - latency.emptyCallP50, 1)) µs"
+                )
+            }
             print("")
             print("through the vector-search service, ef \(service.ef), one query at a time (recall \(number(service.recall, 4))):")
-            print(
-                padded("  engine alone", 34) + "p50 \(number(service.engineP50, 1)) µs"
-            )
-            print(
-                padded("  gRPC in-process transport", 34) + "p50 \(number(service.inProcess.p50, 1)) µs, p99 \(number(service.inProcess.p99, 1)) µs"
-                    + " — \(number(service.inProcess.p50 - service.engineP50, 1)) µs over the engine"
-            )
-            print(
-                padded("  of which gRPC's round trip", 34) + "p50 \(number(service.emptyCallP50, 1)) µs (DescribeCollection, in process); "
-                    + "the service's own code adds \(number(service.inProcess.p50 - service.engineP50 - service.emptyCallP50, 1)) µs"
-            )
+            printInProcess(service.inProcess)
             print(
                 padded("  loopback HTTP/2", 34) + "p50 \(number(service.loopback.p50, 1)) µs, p99 \(number(service.loopback.p99, 1)) µs"
-                    + " — \(number(service.loopback.p50 - service.engineP50, 1)) µs over the engine, the network hop included"
+                    + " — \(number(service.loopback.p50 - service.inProcess.engineP50, 1)) µs over the engine, the network hop included"
             )
-            let pinned = service.onOneCPU
             print("every thread on one CPU (no wake-ups of idle CPUs between the client's and the handler's threads):")
-            print(padded("  engine (the service's collection)", 34) + "p50 \(number(pinned.engineP50, 1)) µs")
-            print(
-                padded("  gRPC in-process transport", 34) + "p50 \(number(pinned.inProcessP50, 1)) µs"
-                    + " — \(number(pinned.inProcessP50 - pinned.engineP50, 1)) µs over the engine"
-            )
-            print(
-                padded("  of which gRPC's round trip", 34) + "p50 \(number(pinned.emptyCallP50, 1)) µs; "
-                    + "the service's own code adds \(number(pinned.inProcessP50 - pinned.engineP50 - pinned.emptyCallP50, 1)) µs"
-            )
+            printInProcess(service.inProcessOnOneCPU)
         }
     }
 
