@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import GRPCCore
 import Testing
@@ -30,9 +29,7 @@ struct DependencyFaultTests {
         func text(_ name: String) -> String {
             "The \(name) document: stored on S3 while S3 misbehaves, then chunked, embedded and indexed like any other."
         }
-        func sha(_ name: String) -> String {
-            SHA256.hash(data: Data(text(name).utf8)).map { String(format: "%02x", $0) }.joined()
-        }
+        func sha(_ name: String) -> String { sha256Hex(Data(text(name).utf8)) }
         try await withClient(trove) { client in
             let ingestion = Trove_V1_Ingestion.Client(wrapping: client)
             _ = try await ingestion.createCollection(.with { $0.name = "faults" })
@@ -46,18 +43,16 @@ struct DependencyFaultTests {
             try await proxy.delayNext(3, seconds: 0.5, matching: sha("slow"))
             ids.append(try await ingestion.ingest(collection: "faults", filename: "slow.txt", Data(text("slow").utf8)).documentID)
 
-            // S3 unreachable for longer than the retries: UNAVAILABLE, promptly, naming the cause.
+            // S3 unreachable for longer than the retries: UNAVAILABLE, promptly (within a 20-second
+            // deadline), naming the cause.
             try await proxy.dropNext(4, matching: sha("refused"))
-            let clock = ContinuousClock()
-            let started = clock.now
             do {
-                _ = try await ingestion.ingest(collection: "faults", filename: "refused.txt", Data(text("refused").utf8))
+                _ = try await ingestion.ingest(collection: "faults", filename: "refused.txt", Data(text("refused").utf8), options: .deadline(.seconds(20)))
                 Issue.record("an ingest while S3 drops every connection should fail")
             } catch let error as RPCError {
                 #expect(error.code == .unavailable, "\(error)")
                 #expect(!error.message.isEmpty)
             }
-            #expect(clock.now - started < .seconds(20))
             // Retried (max_attempts tries of a request), then given up: every try was dropped.
             let refused = try await proxy.seenRequests().filter { $0.path.contains(sha("refused")) }
             #expect(refused.count >= 3 && refused.allSatisfy(\.injected), "\(refused.map { "\($0.method) \($0.injected)" })")

@@ -534,9 +534,10 @@ extension Trove_V1_Ingestion.Client {
         collection: String,
         filename: String,
         _ data: Data,
-        metadata: [String: Google_Protobuf_Value] = [:]
+        metadata: [String: Google_Protobuf_Value] = [:],
+        options: CallOptions = .defaults
     ) async throws -> Trove_V1_IngestDocumentResponse {
-        try await self.ingestDocument(requestProducer: { writer in
+        try await self.ingestDocument(options: options, requestProducer: { writer in
             try await writer.write(.with {
                 $0.header = .with {
                     $0.collection = collection

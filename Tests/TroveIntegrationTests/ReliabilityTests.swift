@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -15,11 +14,6 @@ import TroveContracts
 struct ReliabilityTests {
     static let isLong = ProcessInfo.processInfo.environment["TROVE_RELIABILITY_LONG"] == "1"
     static let roles = ["metadata", "object-storage", "embedding", "vector-search", "ingestion"]
-    static let tenSeconds: CallOptions = {
-        var options = CallOptions.defaults
-        options.timeout = .seconds(10)
-        return options
-    }()
 
     @Test("Crash anywhere: every service killed during a 1,000-document ingest with searches; nothing lost, orphaned or duplicated")
     func crashAnywhere() async throws {
@@ -73,7 +67,7 @@ struct ReliabilityTests {
                                     $0.k = 5
                                     $0.mode = query % 2 == 0 ? .vector : .hybrid
                                 },
-                                options: Self.tenSeconds
+                                options: .deadline(.seconds(10))
                             )
                             state.searches.withLock { $0.succeeded += 1 }
                         } catch {
@@ -205,8 +199,8 @@ struct ReliabilityTests {
                             violations.completed += 1
                             violations.list += Self.checkCompleted(document, text: text, chunks: chunks, vectors: found)
                             let (info, bytes) = try await objects.download(bucket: document.location.bucket, key: document.location.key)
-                            let digest = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
-                            let expected = SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+                            let digest = sha256Hex(bytes)
+                            let expected = sha256Hex(Data(text.utf8))
                             if digest != expected || document.sha256 != expected || info.sha256 != expected {
                                 violations.list.append("\(document.filename): object \(document.location.key) has SHA-256 \(digest), document says \(document.sha256), text is \(expected)")
                             }
@@ -344,12 +338,7 @@ final class Cluster: Sendable {
 
     /// A client of `role`'s port; it reconnects by itself after a restart.
     func withClient<Result: Sendable>(_ role: String, _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Result) async throws -> Result {
-        let transport = try HTTP2ClientTransport.Posix(
-            target: .ipv4(address: "127.0.0.1", port: self.ports[role]!),
-            transportSecurity: .plaintext,
-            config: .defaults { $0.backoff = .init(initial: .milliseconds(50), max: .milliseconds(500), multiplier: 1.6, jitter: 0.2) }
-        )
-        return try await withGRPCClient(transport: transport) { try await body($0) }
+        try await TroveIntegrationTests.withClient(host: "127.0.0.1", port: self.ports[role]!, body)
     }
 
     func killAll() {

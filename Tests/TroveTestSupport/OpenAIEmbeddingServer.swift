@@ -67,9 +67,7 @@ public final class OpenAIEmbeddingServer: Sendable {
 
     /// Every embeddings request seen, in order.
     public func seenRequests() async throws -> [SeenRequest] {
-        let (data, _) = try await URLSession.shared.data(from: URL(string: self.controlURL)!)
-        struct Seen: Decodable { let requests: [SeenRequest] }
-        return try JSONDecoder().decode(Seen.self, from: data).requests
+        try await getJSON(SeenRequests<SeenRequest>.self, from: self.controlURL).requests
     }
 
     private var controlURL: String {

@@ -80,14 +80,23 @@ public final class S3FaultProxy: Sendable {
 
     /// Every request the proxy has seen, in order.
     public func seenRequests() async throws -> [SeenRequest] {
-        let (data, _) = try await URLSession.shared.data(from: URL(string: self.endpoint + "/__faults__")!)
-        struct Seen: Decodable { let requests: [SeenRequest] }
-        return try JSONDecoder().decode(Seen.self, from: data).requests
+        try await getJSON(SeenRequests<SeenRequest>.self, from: self.endpoint + "/__faults__").requests
     }
 
     private func control(_ fault: [String: any Sendable]) async throws {
         try await postJSON(fault, to: self.endpoint + "/__faults__")
     }
+}
+
+/// What a support script's control URL reports of the requests it saw.
+struct SeenRequests<Request: Decodable>: Decodable {
+    let requests: [Request]
+}
+
+/// GETs a support script's control URL and decodes its JSON answer.
+func getJSON<Value: Decodable>(_ type: Value.Type, from url: String) async throws -> Value {
+    let (data, _) = try await URLSession.shared.data(from: URL(string: url)!)
+    return try JSONDecoder().decode(type, from: data)
 }
 
 /// POSTs `object` as JSON to a support script's control URL.

@@ -9,17 +9,38 @@ func withClient<Result: Sendable>(
     _ process: TroveProcess,
     _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Result
 ) async throws -> Result {
+    try await withClient(host: process.host, port: process.port, body)
+}
+
+/// Runs `body` with a plaintext HTTP/2 gRPC client of `host:port`; it reconnects within half a
+/// second when a server restarts there.
+func withClient<Result: Sendable>(
+    host: String,
+    port: Int,
+    _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Result
+) async throws -> Result {
     // Responses up to 64 MiB (grpc-swift-nio-transport 2.9.2 applies the request limit to them).
     var methodConfig = MethodConfig(names: [MethodConfig.Name(service: "")])
     methodConfig.maxRequestMessageBytes = 64 << 20
     methodConfig.maxResponseMessageBytes = 64 << 20
     let transport = try HTTP2ClientTransport.Posix(
-        target: .ipv4(address: process.host, port: process.port),
+        target: .ipv4(address: host, port: port),
         transportSecurity: .plaintext,
+        config: .defaults { $0.backoff = .init(initial: .milliseconds(50), max: .milliseconds(500), multiplier: 1.6, jitter: 0.2) },
         serviceConfig: ServiceConfig(methodConfig: [methodConfig])
     )
     return try await withGRPCClient(transport: transport) { client in
         try await body(client)
+    }
+}
+
+extension CallOptions {
+    /// The defaults with a deadline: a server that does not answer in time fails the call with
+    /// DEADLINE_EXCEEDED, so a test of "answers promptly" checks a status, not a stopwatch.
+    static func deadline(_ timeout: Duration) -> CallOptions {
+        var options = CallOptions.defaults
+        options.timeout = timeout
+        return options
     }
 }
 
@@ -36,8 +57,8 @@ func sha256Hex(_ data: Data) -> String {
 
 extension Trove_V1_ObjectStorage.Client {
     /// Uploads `data` in `chunkSize` pieces.
-    func upload(bucket: String, key: String, _ data: Data, chunkSize: Int = 1 << 20) async throws -> Trove_V1_ObjectInfo {
-        try await self.putObject { writer in
+    func upload(bucket: String, key: String, _ data: Data, chunkSize: Int = 1 << 20, options: CallOptions = .defaults) async throws -> Trove_V1_ObjectInfo {
+        try await self.putObject(options: options) { writer in
             try await writer.write(.with {
                 $0.header = .with {
                     $0.bucket = bucket
