@@ -466,13 +466,13 @@ struct BenchANNCommand: AsyncParsableCommand {
         }
         if let service {
             func printInProcess(_ latency: InProcessLatency) {
-                print(padded("  engine (the service's collection)", 34) + "p50 \(number(latency.engineP50, 1)) µs")
+                print(padded("  engine (the service's collection)", 36) + "p50 \(number(latency.engineP50, 1)) µs")
                 print(
-                    padded("  gRPC in-process transport", 34) + "p50 \(number(latency.p50, 1)) µs, p99 \(number(latency.p99, 1)) µs"
+                    padded("  gRPC in-process transport", 36) + "p50 \(number(latency.p50, 1)) µs, p99 \(number(latency.p99, 1)) µs"
                         + " — \(number(latency.p50 - latency.engineP50, 1)) µs over the engine"
                 )
                 print(
-                    padded("  of which gRPC's round trip", 34) + "p50 \(number(latency.emptyCallP50, 1)) µs (DescribeCollection); "
+                    padded("  of which gRPC's round trip", 36) + "p50 \(number(latency.emptyCallP50, 1)) µs (DescribeCollection); "
                         + "the service's own code adds \(number(latency.p50 - latency.engineP50 - latency.emptyCallP50, 1)) µs"
                 )
             }
@@ -480,7 +480,7 @@ struct BenchANNCommand: AsyncParsableCommand {
             print("through the vector-search service, ef \(service.ef), one query at a time (recall \(number(service.recall, 4))):")
             printInProcess(service.inProcess)
             print(
-                padded("  loopback HTTP/2", 34) + "p50 \(number(service.loopback.p50, 1)) µs, p99 \(number(service.loopback.p99, 1)) µs"
+                padded("  loopback HTTP/2", 36) + "p50 \(number(service.loopback.p50, 1)) µs, p99 \(number(service.loopback.p99, 1)) µs"
                     + " — \(number(service.loopback.p50 - service.inProcess.engineP50, 1)) µs over the engine, the network hop included"
             )
             print("every thread on one CPU (no wake-ups of idle CPUs between the client's and the handler's threads):")
