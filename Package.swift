@@ -186,7 +186,10 @@ let package = Package(
         ),
         .target(
             name: "TroveVectorSearch",
-            dependencies: ["TroveCore", "TroveContracts", "VectorIndex", "JSONFilter", grpcCore, swiftProtobuf, logging, metrics],
+            dependencies: [
+                "TroveCore", "TroveContracts", "VectorIndex", "JSONFilter", grpcCore, swiftProtobuf, logging, metrics,
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -228,6 +228,12 @@ public struct TroveConfiguration: Sendable {
         public var memoryBudgetBytes = 0
         /// A collection writes a snapshot and empties its log when the log grows past this.
         public var snapshotAfterLogBytes = 256 << 20
+        /// A collection is compacted once tombstones (deleted and replaced vectors) make up this
+        /// percentage of its slots and number at least `compactMinTombstones`; 0 never does.
+        public var compactTombstonePercent = 20
+        public var compactMinTombstones = 1_000
+        /// How often collections are checked for compaction.
+        public var compactCheckSeconds = 10
     }
 
     /// The vector collections' directory with the default applied.
@@ -346,6 +352,21 @@ public struct TroveConfiguration: Sendable {
             "vector_search.snapshot_after_log_bytes",
             default: defaults.vectorSearch.snapshotAfterLogBytes,
             range: (1 << 10)...(1 << 40)
+        )
+        self.vectorSearch.compactTombstonePercent = try reader.integer(
+            "vector_search.compact_tombstone_percent",
+            default: defaults.vectorSearch.compactTombstonePercent,
+            range: 0...100
+        )
+        self.vectorSearch.compactMinTombstones = try reader.integer(
+            "vector_search.compact_min_tombstones",
+            default: defaults.vectorSearch.compactMinTombstones,
+            range: 1...(1 << 40)
+        )
+        self.vectorSearch.compactCheckSeconds = try reader.integer(
+            "vector_search.compact_check_seconds",
+            default: defaults.vectorSearch.compactCheckSeconds,
+            range: 1...86_400
         )
         self.auth = try Self.readAuth(&reader)
         self.tls = try Self.readTLS(&reader)

@@ -11,7 +11,7 @@ import VectorIndex
 /// The vector-search service: collections of vectors and nearest-neighbour search, over the
 /// VectorIndex engine.
 public struct VectorSearchService: Trove_V1_VectorSearch.SimpleServiceProtocol {
-    let store: VectorStore
+    public let store: VectorStore
     let logger: Logger
 
     /// The most searches one SearchBatch may hold.
@@ -137,7 +137,7 @@ public struct VectorSearchService: Trove_V1_VectorSearch.SimpleServiceProtocol {
     /// Runs a write on a Dispatch thread. Writes block — on the collection's writer lock, on
     /// fsync, on linking vectors into the graph, on writing a snapshot — and must not hold the
     /// few cooperative threads that searches (short and CPU-bound, left where they are) run on.
-    private static func blocking<Value: Sendable>(_ body: @escaping @Sendable () throws -> Value) async throws -> Value {
+    static func blocking<Value: Sendable>(_ body: @escaping @Sendable () throws -> Value) async throws -> Value {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
                 continuation.resume(with: Result { try body() })

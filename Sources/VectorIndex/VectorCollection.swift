@@ -79,6 +79,26 @@ public struct CollectionStatistics: Sendable, Hashable {
     public var lastSnapshotSequence: UInt64
 }
 
+/// When a collection's tombstones are worth a compaction: at least `minimumTombstones` of them,
+/// making up at least `tombstonePercent` of its slots (live vectors and tombstones). Deleted and
+/// replaced vectors keep their memory and slow searches (the graph walks through them) until then.
+public struct CompactionPolicy: Sendable, Hashable {
+    /// 1 to 100.
+    public var tombstonePercent: Int
+    public var minimumTombstones: Int
+
+    public init(tombstonePercent: Int = 20, minimumTombstones: Int = 1_000) {
+        self.tombstonePercent = tombstonePercent
+        self.minimumTombstones = minimumTombstones
+    }
+
+    public func wantsCompaction(_ statistics: CollectionStatistics) -> Bool {
+        let slots = statistics.count + statistics.tombstones
+        return statistics.tombstones > 0 && statistics.tombstones >= self.minimumTombstones
+            && statistics.tombstones * 100 >= self.tombstonePercent * slots
+    }
+}
+
 /// One collection: an HNSW index, its write-ahead log and its snapshot, in one directory.
 ///
 /// Writes (upsert, delete, compaction, snapshots) take turns under `writer`; each is logged and,

@@ -187,17 +187,27 @@ struct ServiceAssembly {
         }
     }
 
-    /// Work a service does besides answering calls: the filesystem backend's lifecycle sweeper.
+    /// Work a service does besides answering calls: the filesystem backend's lifecycle sweeper,
+    /// vector search's automatic compaction.
     private func backgroundServices(of services: [any RegistrableRPCService]) -> [any Service] {
-        services.compactMap { service in
-            guard let storage = service as? ObjectStorageService, let store = storage.store as? FileSystemObjectStore else {
-                return nil
+        services.compactMap { service -> (any Service)? in
+            if let storage = service as? ObjectStorageService, let store = storage.store as? FileSystemObjectStore {
+                return LifecycleSweeper(
+                    store: store,
+                    interval: .seconds(self.configuration.objectStorage.lifecycleSweepSeconds),
+                    logger: self.logger.with(service: .objectStorage)
+                )
             }
-            return LifecycleSweeper(
-                store: store,
-                interval: .seconds(self.configuration.objectStorage.lifecycleSweepSeconds),
-                logger: self.logger.with(service: .objectStorage)
-            )
+            let options = self.configuration.vectorSearch
+            if let vectorSearch = service as? VectorSearchService, options.compactTombstonePercent > 0 {
+                return VectorCompactor(
+                    store: vectorSearch.store,
+                    policy: CompactionPolicy(tombstonePercent: options.compactTombstonePercent, minimumTombstones: options.compactMinTombstones),
+                    interval: .seconds(options.compactCheckSeconds),
+                    logger: self.logger.with(service: .vectorSearch)
+                )
+            }
+            return nil
         }
     }
 

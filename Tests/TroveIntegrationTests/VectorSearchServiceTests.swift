@@ -108,6 +108,86 @@ struct VectorSearchServiceTests {
         }
     }
 
+    @Test("tombstones past the configured share are compacted in the background; fewer are left alone; the result survives kill -9")
+    func automaticCompaction() async throws {
+        let environment = [
+            "TROVE_VECTOR_SEARCH_COMPACT_TOMBSTONE_PERCENT": "20",
+            "TROVE_VECTOR_SEARCH_COMPACT_MIN_TOMBSTONES": "100",
+            "TROVE_VECTOR_SEARCH_COMPACT_CHECK_SECONDS": "1",
+        ]
+        let first = try await TroveProcess.start(role: "vector-search", environment: environment)
+        let dataDirectory = first.dataDirectory
+        func record(_ number: Int, shift: Int = 0) -> Trove_V1_Vector {
+            .with {
+                $0.id = "v\(number)"
+                $0.values = Self.values(number + shift)
+            }
+        }
+        try await withClient(first) { client in
+            let vectors = Trove_V1_VectorSearch.Client(wrapping: client)
+            for name in ["churned", "calm"] {
+                _ = try await vectors.createCollection(.with {
+                    $0.name = name
+                    $0.dimension = UInt32(Self.dimension)
+                    $0.metric = .l2
+                })
+                _ = try await vectors.upsert(.with {
+                    $0.collection = name
+                    $0.vectors = (0..<1_000).map { record($0) }
+                })
+            }
+            // 400 replaced: 400 tombstones of 1,400 slots (29 %), past 20 %.
+            _ = try await vectors.upsert(.with {
+                $0.collection = "churned"
+                $0.vectors = (0..<400).map { record($0, shift: 5_000) }
+            })
+            // 150 deleted: 150 of 1,000 slots (15 %), under it.
+            _ = try await vectors.delete(.with {
+                $0.collection = "calm"
+                $0.ids = (0..<150).map { "v\($0)" }
+            })
+
+            let deadline = ContinuousClock.now + .seconds(60)
+            var churned = try await vectors.describeCollection(.with { $0.name = "churned" })
+            while churned.tombstones > 0, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+                churned = try await vectors.describeCollection(.with { $0.name = "churned" })
+            }
+            #expect(churned.tombstones == 0, "never compacted")
+            #expect(churned.count == 1_000)
+            // The compactor has passed over "calm" at least once since (it checks every second).
+            try await Task.sleep(for: .seconds(2))
+            let calm = try await vectors.describeCollection(.with { $0.name = "calm" })
+            #expect(calm.tombstones == 150)
+            #expect(calm.count == 850)
+            // Replaced vectors answer with their new values.
+            let nearest = try await vectors.search(.with {
+                $0.collection = "churned"
+                $0.vector = Self.values(7 + 5_000)
+                $0.k = 1
+            })
+            #expect(nearest.results.first?.id == "v7")
+        }
+        // Killed: the compacted state must be on disk, not only in memory.
+        first.signal(SIGKILL)
+        #expect(try await first.waitForExit() == SIGKILL)
+
+        let second = try await TroveProcess.start(role: "vector-search", dataDirectory: dataDirectory)
+        defer { Task { await second.stopAndRemove() } }
+        try await withClient(second) { client in
+            let vectors = Trove_V1_VectorSearch.Client(wrapping: client)
+            let churned = try await vectors.describeCollection(.with { $0.name = "churned" })
+            #expect(churned.count == 1_000)
+            #expect(churned.tombstones == 0)
+            let got = try await vectors.get(.with {
+                $0.collection = "churned"
+                $0.ids = ["v3", "v999"]
+                $0.includeValues = true
+            })
+            #expect(got.vectors.map(\.values) == [Self.values(3 + 5_000), Self.values(999)])
+        }
+    }
+
     @Test("statuses name the field: wrong dimension, NaN, unknown collection, duplicate name, ids and filter together")
     func statuses() async throws {
         let process = try await TroveProcess.start(role: "vector-search")

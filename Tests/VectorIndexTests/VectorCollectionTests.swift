@@ -199,6 +199,20 @@ struct VectorCollectionTests {
         }
     }
 
+    @Test("the compaction policy wants both the share and the minimum number of tombstones")
+    func compactionPolicy() {
+        let policy = CompactionPolicy(tombstonePercent: 20, minimumTombstones: 1_000)
+        func statistics(live: Int, tombstones: Int) -> CollectionStatistics {
+            CollectionStatistics(count: live, tombstones: tombstones, memoryBytes: 0, diskBytes: 0, maxLevel: 0, walBytes: 0, lastSnapshotSequence: 0)
+        }
+        #expect(policy.wantsCompaction(statistics(live: 4_000, tombstones: 1_000)))  // exactly 20 %
+        #expect(!policy.wantsCompaction(statistics(live: 4_001, tombstones: 1_000)))  // just under
+        #expect(!policy.wantsCompaction(statistics(live: 100, tombstones: 999)))  // most, but too few
+        #expect(policy.wantsCompaction(statistics(live: 0, tombstones: 1_000)))  // everything deleted
+        #expect(!policy.wantsCompaction(statistics(live: 0, tombstones: 0)))
+        #expect(CompactionPolicy(tombstonePercent: 100, minimumTombstones: 1).wantsCompaction(statistics(live: 0, tombstones: 1)))
+    }
+
     @Test("searches run while another thread inserts")
     func searchesDuringInserts() async throws {
         try await withStoreAsync { store in
