@@ -78,4 +78,60 @@ struct DependencyFaultTests {
             try await expectConsistent(collection: "faults", documents: 4, client: client)
         }
     }
+
+    @Test("An embedding provider that stalls past its timeout: searches answer UNAVAILABLE promptly, documents wait for it uncounted and complete after")
+    func embeddingProviderTimeouts() async throws {
+        let server = try OpenAIEmbeddingServer()
+        let trove = try await TroveProcess.start(environment: server.troveEnvironment.merging([
+            "TROVE_EMBEDDING_OPENAI_TIMEOUT_SECONDS": "1",
+            "TROVE_EMBEDDING_OPENAI_MAX_ATTEMPTS": "2",
+            "TROVE_INGESTION_RETRY_BACKOFF_MS": "200",
+        ]) { $1 })
+        defer { Task { await trove.stopAndRemove() } }
+        try await withClient(trove) { client in
+            let ingestion = Trove_V1_Ingestion.Client(wrapping: client)
+            _ = try await ingestion.createCollection(.with {
+                $0.name = "stalled"
+                $0.chunking = .with {
+                    $0.unit = .characters
+                    $0.size = 300
+                }
+            })
+            let first = try await ingestion.ingest(collection: "stalled", filename: "kettle.txt", Data("Descaling a kettle: boil a mix of water and white vinegar, let it stand, rinse twice.".utf8))
+            #expect(try await ingestion.waitUntilSettled(first.documentID).status == .completed)
+
+            // Both tries of a search's query stall for 3 s, past the 1 s timeout: UNAVAILABLE, well
+            // within the caller's 15 s deadline, saying why.
+            try await server.delayNext(2, seconds: 3)
+            do {
+                _ = try await ingestion.search(.with {
+                    $0.collection = "stalled"
+                    $0.query = "how to remove limescale"
+                }, options: .deadline(.seconds(15)))
+                Issue.record("a search whose query cannot be embedded should fail")
+            } catch let error as RPCError {
+                #expect(error.code == .unavailable, "\(error)")
+                #expect(error.message.contains("timed out") || error.message.contains("timeout"), "\(error.message)")
+            }
+
+            // Six stalled requests: three attempts of two tries. The document waits (attempts
+            // failed by an unreachable dependency are not counted against it) and completes.
+            let before = try await server.seenRequests().count
+            try await server.delayNext(6, seconds: 3)
+            let second = try await ingestion.ingest(collection: "stalled", filename: "bicycle.txt", Data("Adjusting bicycle brakes: centre the caliper, then tighten the cable until the pads bite.".utf8))
+            let settled = try await ingestion.waitUntilSettled(second.documentID, timeout: .seconds(120))
+            #expect(settled.status == .completed, "\(settled.errorMessage)")
+            #expect(settled.attempts >= 4, "three attempts cut short by the stalls, then the one that completed")
+            #expect(try await server.seenRequests().count - before >= 7)
+
+            // After recovery: searches answer and the invariants hold.
+            let hits = try await ingestion.search(.with {
+                $0.collection = "stalled"
+                $0.query = "my brakes are loose"
+                $0.k = 1
+            }).hits
+            #expect(hits.first?.filename == "bicycle.txt")
+            try await expectConsistent(collection: "stalled", documents: 2, client: client)
+        }
+    }
 }

@@ -400,17 +400,8 @@ extension IngestionTests {
 extension IngestionTests {
     @Test("With the openai-compatible provider: chunks in characters are embedded by the server and found; chunks in tokens fail saying why")
     func openAICompatibleProvider() async throws {
-        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let model = ProcessInfo.processInfo.environment["TROVE_MODEL_DIR"] ?? repository.appendingPathComponent(".trove-model/all-MiniLM-L6-v2").path
-        let server = try OpenAIEmbeddingServer(modelDirectory: model)
-        let trove = try await TroveProcess.start(environment: [
-            "TROVE_EMBEDDING_PROVIDER": "openai-compatible",
-            "TROVE_EMBEDDING_OPENAI_URL": server.url,
-            "TROVE_EMBEDDING_OPENAI_MODEL": server.model,
-            "TROVE_EMBEDDING_OPENAI_DIMENSION": "384",
-            "TROVE_EMBEDDING_OPENAI_API_KEY_ENV": "TROVE_TEST_EMBEDDING_KEY",
-            "TROVE_TEST_EMBEDDING_KEY": server.apiKey,
-        ])
+        let server = try OpenAIEmbeddingServer()
+        let trove = try await TroveProcess.start(environment: server.troveEnvironment)
         defer { Task { await trove.stopAndRemove() } }
         try await withClient(trove) { client in
             let ingestion = Trove_V1_Ingestion.Client(wrapping: client)

@@ -44,8 +44,29 @@ public final class OpenAIEmbeddingServer: Sendable {
         self.input = input
     }
 
+    /// Starts a server on the model the tests use: `TROVE_MODEL_DIR`, else where
+    /// `Scripts/fetch-model.sh` puts it in the repository.
+    public convenience init() throws {
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let configured = ProcessInfo.processInfo.environment["TROVE_MODEL_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+        try self.init(modelDirectory: configured ?? repository.appendingPathComponent(".trove-model/all-MiniLM-L6-v2").path)
+    }
+
     deinit {
         try? self.input.fileHandleForWriting.close()
+    }
+
+    /// The environment that makes `trove` embed through this server (384 dimensions; the key in
+    /// `TROVE_TEST_EMBEDDING_KEY`).
+    public var troveEnvironment: [String: String] {
+        [
+            "TROVE_EMBEDDING_PROVIDER": "openai-compatible",
+            "TROVE_EMBEDDING_OPENAI_URL": self.url,
+            "TROVE_EMBEDDING_OPENAI_MODEL": self.model,
+            "TROVE_EMBEDDING_OPENAI_DIMENSION": "384",
+            "TROVE_EMBEDDING_OPENAI_API_KEY_ENV": "TROVE_TEST_EMBEDDING_KEY",
+            "TROVE_TEST_EMBEDDING_KEY": self.apiKey,
+        ]
     }
 
     /// Answers the next `count` embeddings requests with HTTP `status`, and `Retry-After` when given.
