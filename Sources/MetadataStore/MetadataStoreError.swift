@@ -85,8 +85,12 @@ extension MetadataStoreError {
         switch error.code {
         case SQLiteError.constraintUnique, SQLiteError.constraintPrimaryKey:
             let columns = after("constraint failed: ") ?? ""
-            let field = fieldPrefix + Self.uniqueField(columns: columns, last: lastColumn(columns))
-            self.init(.alreadyExists, field: field, "\(field): a row with this value already exists", cause: error)
+            let column = Self.uniqueField(columns: columns, last: lastColumn(columns))
+            let field = fieldPrefix + column
+            let table = columns.split(separator: ".").first.map(String.init) ?? ""
+            let thing = Self.rowNames[table] ?? "row"
+            let exists = column == thing ? "this \(thing) already exists" : "\("aeiou".contains(thing.lowercased().first ?? "r") ? "an" : "a") \(thing) with this \(column) already exists"
+            self.init(.alreadyExists, field: field, "\(field): \(exists)", cause: error)
         case SQLiteError.constraintCheck:
             let field = fieldPrefix + (after("constraint failed: ") ?? "value")
             self.init(.invalidArgument, field: field, "\(field): value is out of range or malformed", cause: error)
@@ -117,6 +121,12 @@ extension MetadataStoreError {
             }
         }
     }
+
+    /// What a row of each table is, for messages.
+    private static let rowNames = [
+        "collections": "collection", "documents": "document", "chunks": "chunk", "chunk_relationships": "relationship",
+        "annotations": "annotation", "embedding_records": "embedding record", "api_keys": "API key", "audit_events": "audit event",
+    ]
 
     /// The field to name for a multi-column unique key: the column the caller chose.
     private static func uniqueField(columns: String, last: String) -> String {

@@ -1,13 +1,13 @@
 import GRPCCore
 import Logging
 import Metrics
+import SwiftProtobuf
 
 /// Counts every call and its latency by service, method and status code (swift-metrics), logs
 /// one line per call at debug level (method, status, duration, peer, request id, time the caller
 /// allowed), and runs the handler in the call's `RequestScope`, whose request id it also sends
-/// back in the response's metadata. Error messages longer than `maxErrorMessageLength` are cut:
-/// a message quoting a request's 100 KB name would not fit a client's metadata limit, and the
-/// client would see RESOURCE_EXHAUSTED instead of the real status.
+/// back in the response's metadata. Error messages are made fit for the client (`clientError`):
+/// a request that cannot be decoded says why, and long messages are cut.
 public struct RequestObservingInterceptor: ServerInterceptor {
     let logger: Logger
 
@@ -47,7 +47,7 @@ public struct RequestObservingInterceptor: ServerInterceptor {
         // Nothing to count or log: the call only needs its scope.
         let observed = TroveMetrics.isEnabled || logger.logLevel <= .debug
         var response = try await RequestScope.$current.withValue(scope) {
-            try await callObservingOutcome(next, request: request, context: context, mappingErrors: boundedError, outcome: observed ? record : nil)
+            try await callObservingOutcome(next, request: request, context: context, mappingErrors: clientError, outcome: observed ? record : nil)
         }
         // A streamed response is produced after this returns: it runs in the scope too.
         if case .success(var contents) = response.accepted {
@@ -65,9 +65,17 @@ public struct RequestObservingInterceptor: ServerInterceptor {
 /// The longest error message a call ends with, in UTF-8 bytes.
 let maxErrorMessageLength = 1024
 
-/// `error`, or when its message is longer than `maxErrorMessageLength`, an RPCError with the
-/// same code and the message cut in the middle of what it quoted.
-func boundedError(_ error: any Error) -> any Error {
+/// The error a call ends with, as the client gets it. A request the protobuf decoder refused
+/// gets the reason added (grpc-swift-protobuf says only "Can't deserialize to message of type
+/// X.", keeping the decoder's error as a cause the client never sees). A message longer than
+/// `maxErrorMessageLength` is cut in the middle of what it quoted: one quoting a request's
+/// 100 KB name would not fit a client's metadata limit, and the client would see
+/// RESOURCE_EXHAUSTED instead of the real status.
+func clientError(_ error: any Error) -> any Error {
+    var error = error
+    if let refused = error as? RPCError, let cause = refused.cause as? BinaryDecodingError {
+        error = RPCError(code: refused.code, message: refused.message + " " + cause.reason, metadata: refused.metadata, cause: cause)
+    }
     let code: RPCError.Code
     let message: String
     switch error {
@@ -81,6 +89,20 @@ func boundedError(_ error: any Error) -> any Error {
     let head = String(decoding: message.utf8.prefix(kept), as: UTF8.self)
     let tail = String(decoding: message.utf8.suffix(kept), as: UTF8.self)
     return RPCError(code: code, message: "\(head)…[\(cut) bytes cut]…\(tail)")
+}
+
+extension BinaryDecodingError {
+    /// Why protobuf bytes could not be decoded, for a person who sent them.
+    var reason: String {
+        switch self {
+        case .invalidUTF8: "A string field is not valid UTF-8."
+        case .messageDepthLimit: "Messages are nested more than 100 deep (a filter's and/or/not, a Struct)."
+        case .truncated: "The bytes end in the middle of a field."
+        case .malformedProtobuf: "The bytes are not a protobuf encoding of it."
+        case .trailingGarbage: "Bytes follow the end of the message."
+        default: "The decoder said: \(self)."
+        }
+    }
 }
 
 /// The name of the gRPC status an error ends a call with, e.g. "permissionDenied".

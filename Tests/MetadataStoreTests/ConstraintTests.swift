@@ -11,9 +11,10 @@ struct ConstraintTests {
     func uniqueCollectionName() async throws {
         try await withStore { store, _ in
             _ = try await store.createCollection(DocumentCollection(name: "docs", embeddingModel: "mini", dimension: 4))
-            await expectStoreError(.alreadyExists, field: "name") {
+            let error = await expectStoreError(.alreadyExists, field: "name") {
                 _ = try await store.createCollection(DocumentCollection(name: "docs", embeddingModel: "other", dimension: 8))
             }
+            #expect(error?.message == "name: a collection with this name already exists")
         }
     }
 
@@ -126,12 +127,13 @@ struct ConstraintTests {
         try await withStore { store, _ in
             let document = try await store.makeDocument()
             _ = try await store.addChunks(to: document.id, count: 3)
-            await expectStoreError(.alreadyExists, field: "chunks[1].sequence") {
+            let error = await expectStoreError(.alreadyExists, field: "chunks[1].sequence") {
                 _ = try await store.putChunks(
                     documentID: document.id,
                     [NewChunk(sequence: 3, content: "new", startOffset: 0, endOffset: 1), NewChunk(sequence: 2, content: "dup", startOffset: 0, endOffset: 1)],
                     replaceExisting: false)
             }
+            #expect(error?.message == "chunks[1].sequence: a chunk with this sequence already exists")
             // Another document may use the same sequence numbers.
             let other = try await store.makeDocument(seed: 2)
             #expect(try await store.addChunks(to: other.id, count: 3).count == 3)

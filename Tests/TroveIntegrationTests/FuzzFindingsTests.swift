@@ -79,4 +79,35 @@ struct FuzzFindingsTests {
             }
         }
     }
+
+    @Test("A request the protobuf decoder refuses is INVALID_ARGUMENT saying why: bad UTF-8, nesting past 100, cut short")
+    func undecodableRequests() async throws {
+        let trove = try await TroveProcess.start(environment: ["TROVE_EMBEDDING_PROVIDER": "hashing"])
+        defer { Task { await trove.stopAndRemove() } }
+        try await withClient(trove) { client in
+            let describe = Trove_V1_VectorSearch.Method.DescribeCollection.descriptor
+            // Field 1 (name), a string of two bytes that are not UTF-8.
+            let badUTF8 = await RawCall.error(of: describe, sending: [0x0A, 0x02, 0xFF, 0xFE], client: client)
+            #expect(badUTF8?.code == .invalidArgument)
+            #expect(badUTF8?.message.contains("not valid UTF-8") == true, "\(String(describing: badUTF8))")
+            // Field 1 announces 10 bytes; 2 follow.
+            let cut = await RawCall.error(of: describe, sending: [0x0A, 0x0A, 0x61, 0x62], client: client)
+            #expect(cut?.code == .invalidArgument)
+            #expect(cut?.message.contains("end in the middle of a field") == true, "\(String(describing: cut))")
+
+            // A filter of 150 nested nots: the client encodes it, the server refuses to decode it.
+            var filter = Trove_V1_Filter.with { $0.condition = .with { $0.field = "n"; $0.exists = true } }
+            for _ in 0..<150 { filter = .with { [filter] in $0.negate = filter } }
+            let search = Trove_V1_SearchRequest.with {
+                $0.collection = "any"
+                $0.query = "deep"
+                $0.filter = filter
+            }
+            let deep = await RawCall.error(of: Trove_V1_Ingestion.Method.Search.descriptor, sending: try search.serializedBytes(), client: client)
+            #expect(deep?.code == .invalidArgument)
+            #expect(deep?.message.contains("nested more than 100 deep") == true, "\(String(describing: deep))")
+            let health = try await Grpc_Health_V1_Health.Client(wrapping: client).check(.init())
+            #expect(health.status == .serving)
+        }
+    }
 }

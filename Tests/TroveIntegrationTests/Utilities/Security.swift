@@ -113,14 +113,16 @@ func withClient<Result: Sendable>(
     }
 }
 
-/// Sends one empty message to any method (an empty protobuf message is a valid request of every
-/// type) and reads whatever comes back; the status is what a test looks at.
+/// Sends one message of raw bytes to any method (by default an empty one, a valid request of
+/// every type) and reads whatever comes back; the status is what a test looks at.
 struct RawCall {
-    struct Bytes: Sendable {}
+    struct Bytes: Sendable {
+        var bytes: [UInt8] = []
+    }
 
     struct Serializer: MessageSerializer {
         func serialize<Output: GRPCContiguousBytes>(_ message: Bytes) throws -> Output {
-            Output(repeating: 0, count: 0)
+            Output(message.bytes)
         }
     }
 
@@ -130,18 +132,28 @@ struct RawCall {
         }
     }
 
-    /// The call's status code: `.ok` when it succeeded, `.deadlineExceeded` for a stream that was
+    /// The call's status code: nil when it succeeded, `.deadlineExceeded` for a stream that was
     /// let in and kept open.
     static func code(
         of method: MethodDescriptor,
         client: GRPCClient<HTTP2ClientTransport.Posix>,
         timeout: Duration = .seconds(5)
     ) async -> RPCError.Code? {
+        await Self.error(of: method, client: client, timeout: timeout).map(\.code)
+    }
+
+    /// The error the call ends with; nil when it succeeded.
+    static func error(
+        of method: MethodDescriptor,
+        sending bytes: [UInt8] = [],
+        client: GRPCClient<HTTP2ClientTransport.Posix>,
+        timeout: Duration = .seconds(5)
+    ) async -> RPCError? {
         var options = CallOptions.defaults
         options.timeout = timeout
         do {
             try await client.bidirectionalStreaming(
-                request: StreamingClientRequest<Bytes> { writer in try await writer.write(Bytes()) },
+                request: StreamingClientRequest<Bytes> { writer in try await writer.write(Bytes(bytes: bytes)) },
                 descriptor: method,
                 serializer: Serializer(),
                 deserializer: Deserializer(),
@@ -151,9 +163,9 @@ struct RawCall {
             }
             return nil
         } catch let error as RPCError {
-            return error.code
+            return error
         } catch {
-            return .unknown
+            return RPCError(code: .unknown, message: "\(error)")
         }
     }
 }
