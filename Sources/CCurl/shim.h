@@ -27,6 +27,13 @@ static inline CURLcode trove_curl_set_callback(CURL *handle, CURLoption option, 
     return curl_easy_setopt(handle, option, callback);
 }
 
+typedef int (*trove_curl_progress_callback)(void *context, curl_off_t download_total, curl_off_t downloaded,
+                                            curl_off_t upload_total, curl_off_t uploaded);
+
+static inline CURLcode trove_curl_set_progress_callback(CURL *handle, trove_curl_progress_callback callback) {
+    return curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, callback);
+}
+
 static inline CURLcode trove_curl_get_long(CURL *handle, CURLINFO info, long *value) {
     return curl_easy_getinfo(handle, info, value);
 }

@@ -91,11 +91,31 @@ public final class CurlHTTPClient: Sendable {
 
     /// Sends `request` and collects the whole response. HTTP error statuses are responses;
     /// only failures below HTTP throw (as `TransportError`).
-    public func perform(_ request: Request) async throws -> Response {
-        try await self.threadPool.runIfActive { try self.performBlocking(request) }
+    ///
+    /// With `stopsWhenCancelled`, cancelling the calling task stops the transfer within about a
+    /// second (curl checks between reads and at least once a second while waiting) and throws
+    /// `CancellationError`. Without it the request runs to its end: clean-up requests, such as
+    /// aborting a multipart upload after a failure, must not be cut short by the cancellation
+    /// that caused them.
+    public func perform(_ request: Request, stopsWhenCancelled: Bool = false) async throws -> Response {
+        guard stopsWhenCancelled else {
+            return try await self.threadPool.runIfActive { try self.performBlocking(request, cancellation: nil) }
+        }
+        let cancellation = Cancellation()
+        return try await withTaskCancellationHandler {
+            try Task.checkCancellation()
+            return try await self.threadPool.runIfActive { try self.performBlocking(request, cancellation: cancellation) }
+        } onCancel: {
+            cancellation.isRequested.store(true, ordering: .relaxed)
+        }
     }
 
-    private func performBlocking(_ request: Request) throws -> Response {
+    /// Set when the task that sent a request is cancelled; curl's progress callback reads it.
+    fileprivate final class Cancellation: Sendable {
+        let isRequested = Atomic<Bool>(false)
+    }
+
+    private func performBlocking(_ request: Request, cancellation: Cancellation?) throws -> Response {
         let handle = self.handles.withLock { $0.popLast()?.pointer } ?? curl_easy_init()!
         var reusable = false
         defer {
@@ -107,7 +127,7 @@ public final class CurlHTTPClient: Sendable {
         }
         curl_easy_reset(handle)
 
-        let sink = ResponseSink()
+        let sink = ResponseSink(cancellation: cancellation)
         let context = Unmanaged.passUnretained(sink).toOpaque()
         var headerList: UnsafeMutablePointer<curl_slist>?
         defer { curl_slist_free_all(headerList) }
@@ -160,9 +180,21 @@ public final class CurlHTTPClient: Sendable {
                         return size * count
                     }
                     trove_curl_set_pointer(handle, CURLOPT_HEADERDATA, context)
+                    if cancellation != nil {
+                        trove_curl_set_long(handle, CURLOPT_NOPROGRESS, 0)
+                        trove_curl_set_progress_callback(handle) { context, _, _, _, _ in
+                            let sink = Unmanaged<ResponseSink>.fromOpaque(context!).takeUnretainedValue()
+                            // Non-zero stops the transfer (CURLE_ABORTED_BY_CALLBACK).
+                            return sink.cancellation?.isRequested.load(ordering: .relaxed) == true ? 1 : 0
+                        }
+                        trove_curl_set_pointer(handle, CURLOPT_XFERINFODATA, context)
+                    }
                     return curl_easy_perform(handle)
                 }
             }
+        }
+        if status == CURLE_ABORTED_BY_CALLBACK {
+            throw CancellationError()
         }
         guard status == CURLE_OK else {
             let message = String(cString: curl_easy_strerror(status))
@@ -179,6 +211,11 @@ public final class CurlHTTPClient: Sendable {
 private final class ResponseSink {
     var body = Data()
     var headers: [String: String] = [:]
+    let cancellation: CurlHTTPClient.Cancellation?
+
+    init(cancellation: CurlHTTPClient.Cancellation?) {
+        self.cancellation = cancellation
+    }
 
     func addHeaderLine(_ line: String) {
         if line.hasPrefix("HTTP/") {

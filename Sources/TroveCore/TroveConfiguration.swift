@@ -206,6 +206,9 @@ public struct TroveConfiguration: Sendable {
         public var orphanSweepIntervalSeconds = 3600
         /// How old such bytes must be before a sweep removes them.
         public var orphanGraceSeconds = 3600
+        /// How long a graceful shutdown waits for documents being processed before cutting them
+        /// short (they are taken up again at the next start).
+        public var shutdownGraceSeconds = 20
     }
 
     /// Vector-search options.
@@ -398,6 +401,8 @@ public struct TroveConfiguration: Sendable {
             "ingestion.orphan_sweep_interval_seconds", default: defaults.orphanSweepIntervalSeconds, range: 0...604_800)
         ingestion.orphanGraceSeconds = try reader.integer(
             "ingestion.orphan_grace_seconds", default: defaults.orphanGraceSeconds, range: 0...2_592_000)
+        ingestion.shutdownGraceSeconds = try reader.integer(
+            "ingestion.shutdown_grace_seconds", default: defaults.shutdownGraceSeconds, range: 0...3600)
         return ingestion
     }
 

@@ -217,7 +217,8 @@ public struct OpenAICompatibleProvider: EmbeddingProvider {
     private func send(_ request: CurlHTTPClient.Request, count: Int) async throws -> Attempt {
         let response: CurlHTTPClient.Response
         do {
-            response = try await self.http.perform(request)
+            // A cancelled call (its client gone, or shutdown past its grace) stops waiting.
+            response = try await self.http.perform(request, stopsWhenCancelled: true)
         } catch let error as CurlHTTPClient.TransportError {
             let what = error.isTimeout ? "timed out" : "failed"
             let failure = EmbeddingError(code: .unavailable, message: "the request to \(self.endpoint) \(what): \(error.message)", cause: error)

@@ -31,6 +31,8 @@ final class DocumentPipeline: Service, Sendable {
         var embedBatchSize: Int
         var defaultChunking: ChunkingPolicy
         var orphanSweep: OrphanSweep.Configuration
+        /// How long a graceful shutdown waits for the documents in hand before cutting them short.
+        var shutdownGrace: Duration
     }
 
     /// Where processing time goes, summed over workers since start-up.
@@ -102,18 +104,35 @@ final class DocumentPipeline: Service, Sendable {
 
     func run() async throws {
         await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await self.resume() }
+            await withTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    await OrphanSweep(configuration: self.configuration.orphanSweep, downstream: self.downstream, logger: self.logger).run()
-                }
-                for _ in 0..<self.configuration.workers {
-                    group.addTask {
-                        for await documentID in self.queue {
-                            await self.process(documentID)
+                    await withDiscardingTaskGroup { workers in
+                        workers.addTask { await self.resume() }
+                        workers.addTask {
+                            await OrphanSweep(configuration: self.configuration.orphanSweep, downstream: self.downstream, logger: self.logger).run()
+                        }
+                        for _ in 0..<self.configuration.workers {
+                            workers.addTask {
+                                for await documentID in self.queue {
+                                    await self.process(documentID)
+                                }
+                            }
                         }
                     }
                 }
+                group.addTask {
+                    // A document can take minutes (a slow embedding provider, a large file):
+                    // past the grace, the attempts in hand are cut short. Those documents stay
+                    // `processing` and are taken up again, as interrupted, at the next start.
+                    guard (try? await gracefulShutdown()) != nil else { return }
+                    try? await Task.sleep(for: self.configuration.shutdownGrace)
+                    if !Task.isCancelled {
+                        self.logger.info("shutdown grace over: cutting the documents in hand short", metadata: ["in_hand": "\(self.queuedJobs)"])
+                    }
+                }
+                // Whichever ends first: the workers (every document in hand finished) or the grace.
+                await group.next()
+                group.cancelAll()
             }
         } onGracefulShutdown: {
             // Workers finish the document in hand; what is still queued stays pending and is
@@ -350,6 +369,13 @@ final class DocumentPipeline: Service, Sendable {
     /// because of a restart. If the failure cannot even be recorded, the attempt is retried
     /// as interrupted.
     private func handleFailure(_ error: any Error, document: Trove_V1_Document, attempt: Int, firstAttempt: Int) async -> Retry? {
+        if Task.isCancelled {
+            // Cut short by shutdown: nothing is undone or recorded now. The document stays
+            // `processing`; the next start takes it up as interrupted, and that attempt removes
+            // what this one wrote.
+            self.logger.info("document processing interrupted by shutdown", metadata: ["document": "\(document.id)", "attempt": "\(attempt)"])
+            return nil
+        }
         let (message, retryable) = Self.describe(error)
         let unreachable = (error as? RPCError)?.code == .unavailable
         do {

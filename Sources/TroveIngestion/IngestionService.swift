@@ -33,6 +33,9 @@ public struct IngestionService: Trove_V1_Ingestion.SimpleServiceProtocol {
         public var orphanSweepInterval: Duration? = .seconds(3600)
         /// How old such an object must be before a sweep removes it.
         public var orphanGrace = Duration.seconds(3600)
+        /// How long a graceful shutdown waits for the documents being processed; past it they are
+        /// cut short and taken up again at the next start.
+        public var shutdownGrace = Duration.seconds(20)
 
         public init() {}
     }
@@ -64,7 +67,8 @@ public struct IngestionService: Trove_V1_Ingestion.SimpleServiceProtocol {
                     size: configuration.defaultChunkSize,
                     overlap: configuration.defaultChunkOverlap
                 ),
-                orphanSweep: .init(bucket: configuration.bucket, interval: configuration.orphanSweepInterval, grace: configuration.orphanGrace)
+                orphanSweep: .init(bucket: configuration.bucket, interval: configuration.orphanSweepInterval, grace: configuration.orphanGrace),
+                shutdownGrace: configuration.shutdownGrace
             ),
             downstream: downstream,
             events: self.events,

@@ -405,6 +405,7 @@ struct ServiceAssembly {
             configuration.searchCacheEntries = options.searchCacheEntries
             configuration.orphanSweepInterval = options.orphanSweepIntervalSeconds == 0 ? nil : .seconds(options.orphanSweepIntervalSeconds)
             configuration.orphanGrace = .seconds(options.orphanGraceSeconds)
+            configuration.shutdownGrace = .seconds(options.shutdownGraceSeconds)
             return IngestionService(downstream: downstream, configuration: configuration, logger: logger)
         }
     }

@@ -502,6 +502,46 @@ extension IngestionTests {
             }
         }
     }
+
+    @Test("SIGTERM while a document waits on a stalled embedding call: exit after the shutdown grace; the next start finishes the document")
+    func shutdownGrace() async throws {
+        let server = try OpenAIEmbeddingServer()
+        let environment = server.troveEnvironment.merging([
+            "TROVE_EMBEDDING_OPENAI_TIMEOUT_SECONDS": "120",
+            "TROVE_INGESTION_SHUTDOWN_GRACE_SECONDS": "2",
+        ]) { $1 }
+        let first = try await TroveProcess.start(environment: environment)
+        let dataDirectory = first.dataDirectory
+        let documentID = try await withClient(first) { client in
+            let ingestion = Trove_V1_Ingestion.Client(wrapping: client)
+            _ = try await ingestion.createCollection(.with {
+                $0.name = "interrupted"
+                $0.chunking = .with { $0.unit = .characters; $0.size = 300 }
+            })
+            // The document's embeddings request is held for a minute.
+            try await server.delayNext(1, seconds: 60)
+            let id = try await ingestion.ingest(collection: "interrupted", filename: "kettle.txt", Data("Descale the kettle with vinegar and water.".utf8)).documentID
+            let deadline = ContinuousClock.now + .seconds(30)
+            while try await server.seenRequests().isEmpty, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(try await ingestion.getDocumentStatus(.with { $0.documentID = id }).status == .processing)
+            return id
+        }
+        first.signal(SIGTERM)
+        // Without the grace it would wait the minute out.
+        #expect(try await first.waitForExit(timeout: .seconds(20)) == 0, "not stopped 20 s after SIGTERM (grace 2 s)")
+
+        let second = try await TroveProcess.start(dataDirectory: dataDirectory, environment: environment)
+        defer { Task { await second.stopAndRemove() } }
+        try await withClient(second) { client in
+            let ingestion = Trove_V1_Ingestion.Client(wrapping: client)
+            let document = try await ingestion.waitUntilSettled(documentID)
+            #expect(document.status == .completed, "\(document.errorMessage)")
+            #expect(document.attempts == 2, "the interrupted attempt and the one that completed")
+            try await expectConsistent(collection: "interrupted", documents: 1, client: client)
+        }
+    }
 }
 
 /// A TCP port on loopback that nothing listens on right now.
