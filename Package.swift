@@ -322,6 +322,7 @@ let package = Package(
             dependencies: [
                 "trove",
                 "TroveCore",
+                "TroveIngestion",
                 "TroveTestSupport",
                 "TroveContracts",
                 grpcCore,

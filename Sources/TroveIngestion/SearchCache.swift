@@ -14,6 +14,7 @@ import TroveCore
 final class SearchCache: Sendable {
     private struct Entry {
         var response: Trove_V1_SearchResponse
+        var collection: String
         var generation: UInt64
         var expires: ContinuousClock.Instant
         var lastUsed: UInt64
@@ -67,16 +68,22 @@ final class SearchCache: Sendable {
     /// Stores a response computed while the collection was at `generation` (read before the
     /// search began, so a change during the search leaves the entry stale, not wrong).
     func store(_ response: Trove_V1_SearchResponse, key: Data, collection: String, generation: UInt64) {
-        let expires = ContinuousClock.now + self.timeToLive
+        let now = ContinuousClock.now
         self.state.withLock { state in
             guard state.generations[collection, default: 0] == generation else { return }
             if state.entries.count >= self.capacity, state.entries[key] == nil {
-                // Evict the least recently used eighth in one pass, so a full cache does not scan per insert.
-                let victims = state.entries.sorted { $0.value.lastUsed < $1.value.lastUsed }.prefix(max(1, self.capacity / 8))
-                for (victim, _) in victims { state.entries[victim] = nil }
+                // Entries no lookup can return any more (expired, or from before a change to
+                // their collection) go first; if that is not enough, the least recently used
+                // eighth, in one pass, so a full cache does not scan per insert.
+                let generations = state.generations
+                state.entries = state.entries.filter { $0.value.expires > now && $0.value.generation == generations[$0.value.collection, default: 0] }
+                if state.entries.count >= self.capacity {
+                    let victims = state.entries.sorted { $0.value.lastUsed < $1.value.lastUsed }.prefix(max(1, self.capacity / 8))
+                    for (victim, _) in victims { state.entries[victim] = nil }
+                }
             }
             state.tick += 1
-            state.entries[key] = Entry(response: response, generation: generation, expires: expires, lastUsed: state.tick)
+            state.entries[key] = Entry(response: response, collection: collection, generation: generation, expires: now + self.timeToLive, lastUsed: state.tick)
         }
     }
 
@@ -91,6 +98,11 @@ final class SearchCache: Sendable {
 
     private static let hits = Counter(label: TroveMetrics.searchCacheLookups, dimensions: [("result", "hit")])
     private static let misses = Counter(label: TroveMetrics.searchCacheLookups, dimensions: [("result", "miss")])
+
+    /// Responses held, stale ones included.
+    var count: Int {
+        self.state.withLock { $0.entries.count }
+    }
 
     /// Hits over lookups since start-up; 0 before the first lookup.
     var hitRate: Double {
