@@ -72,6 +72,13 @@ public struct ServiceHost: Service {
                     config.http2.targetWindowSize = 8 << 20
                     config.http2.maxFrameSize = 1 << 20
                     config.connection.flushCoalescing = nil
+                    // An oversized request gets RESOURCE_EXHAUSTED rather than the transport's
+                    // bare stream reset.
+                    config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(OversizedMessageGuard(limit: maxMessageBytes), position: .first)
+                        }
+                    }
                 }
             )
             let server = GRPCServer(transport: transport, services: services, interceptors: interceptors)

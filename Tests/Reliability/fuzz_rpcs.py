@@ -30,8 +30,8 @@ Oracle (client deadline 10 s per call): every call must end with a gRPC status. 
 server died or stopped answering Health/Check (checked after every UNAVAILABLE, DEADLINE_EXCEEDED
 or CANCELLED, every 200 cases, at the end, and through the process's liveness when the pid is
 known; the crash's first frames are quoted from serve.log); DEADLINE_EXCEEDED (a hang); UNKNOWN;
-an error status with an empty message; a stream reset instead of a status (except for oversized
-messages, where a reset is an accepted answer, recorded in the report). Findings, listed apart:
+an error status with an empty message; a stream reset instead of a status; an oversized message
+answered with anything but RESOURCE_EXHAUSTED. Findings, listed apart:
 INTERNAL with a message that explains nothing, and statuses a default client cannot read because
 the server's grpc-message is larger than its 8 KiB metadata limit.
 
@@ -1366,7 +1366,9 @@ class Fuzzer:
             problem = "UNKNOWN status"
         elif outcome.code not in ("OK", "OPEN") and not outcome.details.strip():
             problem = "error status with an empty message"
-        elif outcome.reset and case.kind != "oversized" and not case.kind.startswith("heavy"):
+        elif case.kind == "oversized" and outcome.code != "RESOURCE_EXHAUSTED":
+            problem = "an oversized message was not answered RESOURCE_EXHAUSTED"
+        elif outcome.reset:
             problem = "the call ended without a gRPC status (stream reset)"
         elif outcome.code == "INTERNAL" and not explains(outcome.details):
             self.findings.append(("INTERNAL without an explanation", record))
@@ -1509,7 +1511,7 @@ class Fuzzer:
         for kind, counter in sorted(self.kinds.items(), key=lambda x: -x[1]["cases"]):
             lines.append(f"  {kind:<11} {counter['cases']:>5}  decoder={counter['decoder']:<5} error={counter['error']:<5} OK={counter['OK']}")
         lines.append("")
-        lines.append("Oversized messages (> %d bytes; RESOURCE_EXHAUSTED or a stream reset expected):" % MAX_MESSAGE_BYTES)
+        lines.append("Oversized messages (> %d bytes; RESOURCE_EXHAUSTED expected):" % MAX_MESSAGE_BYTES)
         summary = collections.Counter(f"{r.code}: {r.details[:90]}" for r in self.oversized)
         for text, k in summary.most_common():
             lines.append(f"  {k:>3} × {text}")
