@@ -395,20 +395,21 @@ final class DocumentPipeline: Service, Sendable {
         }
         let failure = "attempt \(attempt) failed: \(message)"
         do {
-            // Failed, then back to pending when it is retried: the status records the failure,
-            // and the document stays queued across a restart. Watchers see FAILED only when final.
-            var failed = try await self.setStatus(document, .failed, message: failure)
+            // One status change: `failed` only when final; a document to be retried goes back to
+            // `pending` with the failure recorded, so that nobody polling sees it failed for a
+            // moment, and a crash between two changes cannot leave it failed and never retried.
             self.logger.warning(
                 "document processing failed",
                 metadata: ["document": "\(document.id)", "attempt": "\(attempt)", "retrying": "\(retry != nil)", "error": "\(message)"]
             )
             guard let retry else {
+                let failed = try await self.setStatus(document, .failed, message: failure)
                 Counter(label: TroveMetrics.documentsIngested, dimensions: [("outcome", "failed")]).increment()
                 self.publish(failed, .failed, message: failure)
                 return nil
             }
-            failed = try await self.setStatus(failed, .pending, message: failure + "; retrying")
-            self.publish(failed, .retrying, message: "\(failure); retrying in \(retry.delay)")
+            let pending = try await self.setStatus(document, .pending, message: failure + "; retrying")
+            self.publish(pending, .retrying, message: "\(failure); retrying in \(retry.delay)")
             return retry
         } catch {
             // Gone (deleted while processing): nothing to do. The metadata service away: the

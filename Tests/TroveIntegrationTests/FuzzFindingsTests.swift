@@ -87,11 +87,11 @@ struct FuzzFindingsTests {
         try await withClient(trove) { client in
             let describe = Trove_V1_VectorSearch.Method.DescribeCollection.descriptor
             // Field 1 (name), a string of two bytes that are not UTF-8.
-            let badUTF8 = await RawCall.error(of: describe, sending: [0x0A, 0x02, 0xFF, 0xFE], client: client)
+            let badUTF8 = await RawCall.error(of: describe, sending: [0x0A, 0x02, 0xFF, 0xFE], client: client, timeout: .seconds(30))
             #expect(badUTF8?.code == .invalidArgument)
             #expect(badUTF8?.message.contains("not valid UTF-8") == true, "\(String(describing: badUTF8))")
             // Field 1 announces 10 bytes; 2 follow.
-            let cut = await RawCall.error(of: describe, sending: [0x0A, 0x0A, 0x61, 0x62], client: client)
+            let cut = await RawCall.error(of: describe, sending: [0x0A, 0x0A, 0x61, 0x62], client: client, timeout: .seconds(30))
             #expect(cut?.code == .invalidArgument)
             #expect(cut?.message.contains("end in the middle of a field") == true, "\(String(describing: cut))")
 
@@ -103,7 +103,7 @@ struct FuzzFindingsTests {
                 $0.query = "deep"
                 $0.filter = filter
             }
-            let deep = await RawCall.error(of: Trove_V1_Ingestion.Method.Search.descriptor, sending: try search.serializedBytes(), client: client)
+            let deep = await RawCall.error(of: Trove_V1_Ingestion.Method.Search.descriptor, sending: try search.serializedBytes(), client: client, timeout: .seconds(30))
             #expect(deep?.code == .invalidArgument)
             #expect(deep?.message.contains("nested more than 100 deep") == true, "\(String(describing: deep))")
             let health = try await Grpc_Health_V1_Health.Client(wrapping: client).check(.init())
