@@ -55,12 +55,15 @@ struct OperationsTests {
             #expect(missing?.code == .notFound)
         }
 
-        // Gauges are read from the services every 10 seconds.
+        // Gauges are read from the services every 10 seconds: one reading may have come between
+        // the collection's creation and the document's completion (zeros), so wait for a later one.
         let deadline = ContinuousClock.now + .seconds(30)
         var text = ""
         while ContinuousClock.now < deadline {
             text = try Self.curl("http://\(metrics)/metrics").body
-            if Self.sample("trove_vectors", #"collection="watched""#, in: text) != nil && Self.sample("trove_chunks", #"collection="watched""#, in: text) != nil {
+            if (Self.sample("trove_vectors", #"collection="watched""#, in: text) ?? 0) > 0
+                && (Self.sample("trove_documents", #"collection="watched""#, in: text) ?? 0) > 0
+            {
                 break
             }
             try await Task.sleep(for: .milliseconds(250))
