@@ -208,7 +208,8 @@ public struct S3ObjectStore: ObjectStore {
                 }
             } else {
                 _ = try await self.mapping(bucket: bucket, key: key) {
-                    try await self.client.putObject(bucket: bucket, key: key, body: remainder, contentType: contentType, metadata: metadata)
+                    // The body is the whole object: its hash is the payload hash the signature needs.
+                    try await self.client.putObject(bucket: bucket, key: key, body: remainder, bodySHA256: digest, contentType: contentType, metadata: metadata)
                 }
             }
             return ObjectInfo(

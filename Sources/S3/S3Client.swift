@@ -110,9 +110,10 @@ public struct S3Client: Sendable {
         query: [(name: String, value: String)] = [],
         headers: [(name: String, value: String)] = [],
         body: Data? = nil,
+        bodySHA256: String? = nil,
         idempotent: Bool = true
     ) async throws -> Response {
-        let payloadHash = SHA256.hash(data: body ?? Data()).hex
+        let payloadHash = bodySHA256 ?? SHA256.hash(data: body ?? Data()).hex
         let (host, path) = self.hostAndPath(bucket: bucket, key: key)
         let attempts = idempotent ? max(1, self.configuration.maxAttempts) : 1
         var attempt = 0
@@ -218,13 +219,16 @@ public struct S3Client: Sendable {
 
     /// Stores `body` in one PUT. Returns the entity tag.
     @discardableResult
-    public func putObject(bucket: String, key: String, body: Data, contentType: String, metadata: [String: String]) async throws -> String {
+    /// One PUT. `bodySHA256` (lower-case hex), when the caller has it, spares hashing the body
+    /// again for the signature.
+    public func putObject(bucket: String, key: String, body: Data, bodySHA256: String? = nil, contentType: String, metadata: [String: String]) async throws -> String {
         let response = try await self.send(
             "PUT",
             bucket: bucket,
             key: key,
             headers: [("Content-Type", contentType)] + Self.metadataHeaders(metadata),
-            body: body
+            body: body,
+            bodySHA256: bodySHA256
         )
         return response.headers["etag"] ?? ""
     }

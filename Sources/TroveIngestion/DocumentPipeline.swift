@@ -135,8 +135,9 @@ final class DocumentPipeline: Service, Sendable {
                 group.cancelAll()
             }
         } onGracefulShutdown: {
-            // Workers finish the document in hand; what is still queued stays pending and is
-            // resumed at the next start. Watchers' streams end so they do not hold the server open.
+            // Workers finish the document in hand (within the grace); what is still queued stays
+            // pending and is resumed at the next start. Watchers' streams end so they do not hold
+            // the server open.
             self.queueInput.finish()
             self.events.endAll()
         }
