@@ -88,7 +88,7 @@ final class OversizedMessageGuard: ChannelDuplexHandler {
             headers.add(name: ":status", value: "200")
             headers.add(name: "content-type", value: "application/grpc")
         }
-        headers.add(name: "grpc-status", value: "\(RPCStatusCode.resourceExhausted)")
+        headers.add(name: "grpc-status", value: "8")  // RESOURCE_EXHAUSTED
         headers.add(
             name: "grpc-message",
             value: "the request message of \(length) bytes is larger than max_message_bytes (\(self.limit)); send large data as a stream of smaller messages"
@@ -96,11 +96,4 @@ final class OversizedMessageGuard: ChannelDuplexHandler {
         context.write(self.wrapOutboundOut(.headers(.init(headers: headers, endStream: true))), promise: nil)
         context.writeAndFlush(self.wrapOutboundOut(.rstStream(.noError)), promise: nil)
     }
-}
-
-/// gRPC's numeric status codes, for a status written below grpc-swift.
-private enum RPCStatusCode: Int, CustomStringConvertible {
-    case resourceExhausted = 8
-
-    var description: String { String(self.rawValue) }
 }

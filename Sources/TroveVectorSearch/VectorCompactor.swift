@@ -34,10 +34,8 @@ public struct VectorCompactor: Service {
         }
     }
 
-    /// One pass over the collections; returns the names of those compacted.
-    @discardableResult
-    func compactWhereWanted() async -> [String] {
-        var compacted: [String] = []
+    /// One pass over the collections.
+    func compactWhereWanted() async {
         for collection in self.store.list() where self.policy.wantsCompaction(collection.statistics) {
             let name = collection.configuration.name
             do {
@@ -46,12 +44,10 @@ public struct VectorCompactor: Service {
                     "compacted vector collection",
                     metadata: ["collection": "\(name)", "removed": "\(removed)", "bytes_reclaimed": "\(reclaimed)", "reason": "tombstones"]
                 )
-                compacted.append(name)
             } catch {
                 // A dropped collection, a full disk: the next pass tries again.
                 self.logger.warning("automatic compaction failed", metadata: ["collection": "\(name)", "error": "\(error)"])
             }
         }
-        return compacted
     }
 }

@@ -146,7 +146,7 @@ struct TroveConfigurationTests {
 
     @Test("A file that is not a YAML mapping, or cannot be read, is refused")
     func badFiles() throws {
-        try withFile("- a\n- b\n") { path in
+        _ = try withFile("- a\n- b\n") { path in
             #expect(throws: ConfigurationError.self) { try TroveConfiguration.load(file: path, environment: [:]) }
         }
         try withFile("listen: [1, 2]\n") { path in

@@ -48,7 +48,7 @@ final class TroveProcess: Sendable {
         let dataDirectory = dataDirectory ?? FileManager.default.temporaryDirectory.path + "/trove-it-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         let logPath = dataDirectory + "/serve-\(UUID().uuidString.prefix(8)).log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: troveBinary)
