@@ -157,11 +157,6 @@ public struct MetricsReporter: Service {
     }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                await self.report()
-                try? await Task.sleep(for: self.interval)
-            }
-        }
+        await repeatUntilShutdown(every: self.interval, self.report)
     }
 }

@@ -352,10 +352,12 @@ public struct MetadataService: Trove_V1_Metadata.SimpleServiceProtocol {
         try await self.store.authenticateAPIKey(secretHash: APIKeySecret.hash(secret)).map(Trove_V1_ApiKey.init)
     }
 
-    /// Writes audit events from this process's own listeners.
-    public func recordAuditEvents(_ events: [Trove_V1_AuditEvent]) async throws {
+    /// Writes audit events (from this process's own listeners, or RecordAuditEvents); returns
+    /// how many were recorded.
+    @discardableResult
+    public func recordAuditEvents(_ events: [Trove_V1_AuditEvent]) async throws -> Int {
         let now = Date()
-        _ = try await self.store.recordAuditEvents(events.enumerated().map { try AuditEvent($1, now: now, field: "events[\($0)]") })
+        return try await self.store.recordAuditEvents(events.enumerated().map { try AuditEvent($1, now: now, field: "events[\($0)]") })
     }
 
     /// Sets the per-collection gauges of documents and chunks; the process calls it periodically.
@@ -374,8 +376,7 @@ public struct MetadataService: Trove_V1_Metadata.SimpleServiceProtocol {
     // MARK: Audit
 
     public func recordAuditEvents(request: Trove_V1_RecordAuditEventsRequest, context: ServerContext) async throws -> Trove_V1_RecordAuditEventsResponse {
-        let now = Date()
-        let recorded = try await self.store.recordAuditEvents(request.events.enumerated().map { try AuditEvent($1, now: now, field: "events[\($0)]") })
+        let recorded = try await self.recordAuditEvents(request.events)
         return .with { $0.recorded = UInt32(clamping: recorded) }
     }
 

@@ -1,6 +1,7 @@
 import Logging
 import ObjectStores
 import ServiceLifecycle
+import TroveCore
 
 /// Applies bucket lifecycle rules to the filesystem backend, as S3 applies them to its own
 /// buckets: every `interval`, objects past their rule's age are deleted.
@@ -18,20 +19,16 @@ public struct LifecycleSweeper: Service {
     public func run() async throws {
         // Ends at once, without an error, on graceful shutdown: a sweep cut short is simply
         // done again next time.
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    let deleted = try await self.store.sweepExpiredObjects()
-                    if deleted > 0 {
-                        self.logger.info("lifecycle sweep", metadata: ["deleted": "\(deleted)"])
-                    }
-                    try await Task.sleep(for: self.interval)
-                } catch is CancellationError {
-                    return
-                } catch {
-                    self.logger.error("lifecycle sweep failed", metadata: ["error": "\(error)"])
-                    try? await Task.sleep(for: self.interval)
+        await repeatUntilShutdown(every: self.interval) {
+            do {
+                let deleted = try await self.store.sweepExpiredObjects()
+                if deleted > 0 {
+                    self.logger.info("lifecycle sweep", metadata: ["deleted": "\(deleted)"])
                 }
+            } catch is CancellationError {
+                return
+            } catch {
+                self.logger.error("lifecycle sweep failed", metadata: ["error": "\(error)"])
             }
         }
     }

@@ -1,5 +1,6 @@
 import Logging
 import ServiceLifecycle
+import TroveCore
 import VectorIndex
 
 /// Compacts collections whose tombstones the policy says are worth it, every `interval`, so that
@@ -22,16 +23,7 @@ public struct VectorCompactor: Service {
     public func run() async throws {
         // Ends at once on graceful shutdown; a compaction under way finishes first (it holds a
         // Dispatch thread, not the task).
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                await self.compactWhereWanted()
-                do {
-                    try await Task.sleep(for: self.interval)
-                } catch {
-                    return
-                }
-            }
-        }
+        await repeatUntilShutdown(every: self.interval) { await self.compactWhereWanted() }
     }
 
     /// One pass over the collections.
