@@ -101,15 +101,13 @@ struct OperationsTests {
             _ = try await ingestion.createCollection(.with { $0.name = "scoped" })
             let accepted = try await ingestion.ingest(collection: "scoped", filename: "tea.txt", Data("Green tea is steeped at 80 degrees for two minutes.".utf8))
             _ = try await ingestion.waitUntilSettled(accepted.documentID)
-            var options = CallOptions.defaults
-            options.timeout = .seconds(5)
             var metadata = Metadata()
             metadata.addString(requestID, forKey: "x-request-id")
             let request = ClientRequest<Trove_V1_SearchRequest>(
                 message: .with { $0.collection = "scoped"; $0.query = "green tea"; $0.noCache = true },
                 metadata: metadata
             )
-            let (echoed, hit): (String?, String?) = try await ingestion.search(request: request, options: options) { response in
+            let (echoed, hit): (String?, String?) = try await ingestion.search(request: request, options: .deadline(.seconds(5))) { response in
                 (response.metadata[stringValues: "x-request-id"].first(where: { _ in true }), try response.message.hits.first?.documentID)
             }
             return (echoed, hit, accepted.documentID)

@@ -149,15 +149,13 @@ struct RawCall {
         client: GRPCClient<HTTP2ClientTransport.Posix>,
         timeout: Duration = .seconds(5)
     ) async -> RPCError? {
-        var options = CallOptions.defaults
-        options.timeout = timeout
         do {
             try await client.bidirectionalStreaming(
                 request: StreamingClientRequest<Bytes> { writer in try await writer.write(Bytes(bytes: bytes)) },
                 descriptor: method,
                 serializer: Serializer(),
                 deserializer: Deserializer(),
-                options: options
+                options: .deadline(timeout)
             ) { response in
                 for try await _ in response.messages {}
             }
