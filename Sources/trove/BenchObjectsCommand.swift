@@ -177,16 +177,28 @@ struct BenchCase: Sendable {
     }
 }
 
-/// Bytes moved and seconds spent each way.
+/// Bytes moved and seconds spent each way; for the service, also the CPU time it used each way.
 struct Transfer: Sendable {
     let bytes: Int
     let putSeconds: Double
     let getSeconds: Double
+    var putCPUSeconds: Double? = nil
+    var getCPUSeconds: Double? = nil
 
     /// The median of each direction over several rounds of the same transfer.
     static func median(_ rounds: [Transfer]) -> Transfer {
         func middle(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-        return Transfer(bytes: rounds[0].bytes, putSeconds: middle(rounds.map(\.putSeconds)), getSeconds: middle(rounds.map(\.getSeconds)))
+        func middle(_ values: [Double?]) -> Double? {
+            let known = values.compactMap { $0 }
+            return known.count == values.count ? middle(known) : nil
+        }
+        return Transfer(
+            bytes: rounds[0].bytes,
+            putSeconds: middle(rounds.map(\.putSeconds)),
+            getSeconds: middle(rounds.map(\.getSeconds)),
+            putCPUSeconds: middle(rounds.map(\.putCPUSeconds)),
+            getCPUSeconds: middle(rounds.map(\.getCPUSeconds))
+        )
     }
 }
 
@@ -216,14 +228,19 @@ private func printTables(rows: [ResultRow], memory: [MemoryRow]) {
     func ratio(_ value: Double) -> String { String(format: "%8.2f×", value) }
 
     print("")
-    print(pad("objects", 15) + pad("backend", 12) + pad("path (median round)", 24) + " PUT MB/s  GET MB/s")
+    print(pad("objects", 15) + pad("backend", 12) + pad("path (median round)", 24) + " PUT MB/s  GET MB/s   service CPU ms/MiB (PUT, GET)")
     for row in rows {
         let troveLabel = "trove service"
         let tPut = megabytesPerSecond(row.trove.bytes, row.trove.putSeconds)
         let tGet = megabytesPerSecond(row.trove.bytes, row.trove.getSeconds)
         let dPut = megabytesPerSecond(row.direct.bytes, row.direct.putSeconds)
         let dGet = megabytesPerSecond(row.direct.bytes, row.direct.getSeconds)
-        print(pad(row.benchCase.label, 15) + pad(row.backend, 12) + pad(troveLabel, 24) + number(tPut) + " " + number(tGet))
+        var cpu = ""
+        if let put = row.trove.putCPUSeconds, let get = row.trove.getCPUSeconds {
+            let mebibytes = Double(row.trove.bytes) / 1_048_576
+            cpu = String(format: "   %9.2f %9.2f", put * 1000 / mebibytes, get * 1000 / mebibytes)
+        }
+        print(pad(row.benchCase.label, 15) + pad(row.backend, 12) + pad(troveLabel, 24) + number(tPut) + " " + number(tGet) + cpu)
         print(pad("", 15) + pad("", 12) + pad(row.peer, 24) + number(dPut) + " " + number(dGet))
         print(pad("", 15) + pad("", 12) + pad("ratio trove / " + row.peer, 24) + ratio(tPut / dPut) + " " + ratio(tGet / dGet))
     }
@@ -311,6 +328,7 @@ extension ServiceProcess {
             _ = try? await storage.createBucket(.with { $0.bucket = bucket })
             let clock = ContinuousClock()
             let keys = (0..<benchCase.count).map { "\(benchCase.name)/\($0)" }
+            let putStartCPU = self.cpuSeconds
             let putStart = clock.now
             for key in keys {
                 let info = try await storage.upload(file: benchCase.source, bucket: bucket, key: key)
@@ -319,7 +337,9 @@ extension ServiceProcess {
                 }
             }
             let putSeconds = (clock.now - putStart).seconds
+            let putCPUSeconds = self.cpuSeconds - putStartCPU
             let download = benchCase.source + ".trove-download"
+            let getStartCPU = self.cpuSeconds
             let getStart = clock.now
             for key in keys {
                 let written = try await storage.download(bucket: bucket, key: key, to: download)
@@ -328,6 +348,7 @@ extension ServiceProcess {
                 }
             }
             let getSeconds = (clock.now - getStart).seconds
+            let getCPUSeconds = self.cpuSeconds - getStartCPU
             try FileManager.default.removeItem(atPath: download)
             for key in keys {
                 _ = try await storage.deleteObject(.with {
@@ -335,7 +356,13 @@ extension ServiceProcess {
                     $0.key = key
                 })
             }
-            return Transfer(bytes: benchCase.bytesEach * benchCase.count, putSeconds: putSeconds, getSeconds: getSeconds)
+            return Transfer(
+                bytes: benchCase.bytesEach * benchCase.count,
+                putSeconds: putSeconds,
+                getSeconds: getSeconds,
+                putCPUSeconds: putCPUSeconds,
+                getCPUSeconds: getCPUSeconds
+            )
         }
     }
 

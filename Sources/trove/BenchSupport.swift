@@ -63,6 +63,19 @@ final class ServiceProcess: Sendable {
         return 0
     }
 
+    /// CPU time (user and system) the process has used so far, from /proc.
+    var cpuSeconds: Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(self.process.processIdentifier)/stat", encoding: .utf8),
+            let afterName = stat.lastIndex(of: ")")
+        else {
+            return 0
+        }
+        // Fields after the command name, from field 3 (state): utime and stime are fields 14 and 15.
+        let fields = stat[stat.index(after: afterName)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     /// Runs `body` with a plaintext HTTP/2 client connected to the service.
     func withGRPCClient<Result: Sendable>(
         _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Result
