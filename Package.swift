@@ -269,7 +269,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ObjectStoresTests",
-            dependencies: ["ObjectStores", "S3", "SigV4", "TroveTestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["ObjectStores", "S3", "SigV4", "CurlHTTP", "TroveTestSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

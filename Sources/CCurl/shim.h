@@ -34,6 +34,12 @@ static inline CURLcode trove_curl_set_progress_callback(CURL *handle, trove_curl
     return curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, callback);
 }
 
+typedef int (*trove_curl_seek_callback)(void *context, curl_off_t offset, int origin);
+
+static inline CURLcode trove_curl_set_seek_callback(CURL *handle, trove_curl_seek_callback callback) {
+    return curl_easy_setopt(handle, CURLOPT_SEEKFUNCTION, callback);
+}
+
 static inline CURLcode trove_curl_get_long(CURL *handle, CURLINFO info, long *value) {
     return curl_easy_getinfo(handle, info, value);
 }

@@ -30,14 +30,21 @@ public final class CurlHTTPClient: Sendable {
         public var method: String
         public var url: String
         public var headers: [(name: String, value: String)]
-        public var body: Data?
+        /// The body as pieces sent one after another, never joined into one buffer (a multipart
+        /// part arrives as the messages it was streamed in); nil sends none.
+        public var body: [Data]?
 
         /// Creates a request; a nil body sends none.
         public init(method: String, url: String, headers: [(name: String, value: String)], body: Data?) {
+            self.init(method: method, url: url, headers: headers, bodyPieces: body.map { [$0] })
+        }
+
+        /// Creates a request whose body is `bodyPieces`, in order; nil sends none.
+        public init(method: String, url: String, headers: [(name: String, value: String)], bodyPieces: [Data]?) {
             self.method = method
             self.url = url
             self.headers = headers
-            self.body = body
+            self.body = bodyPieces
         }
     }
 
@@ -115,6 +122,44 @@ public final class CurlHTTPClient: Sendable {
         let isRequested = Atomic<Bool>(false)
     }
 
+    /// Runs the prepared transfer, sending `body` if there is one.
+    private static func perform(_ handle: UnsafeMutableRawPointer, body: [Data]?) -> CURLcode {
+        guard let body else {
+            return curl_easy_perform(handle)
+        }
+        guard body.count > 1 else {
+            // One piece: curl reads it in place. It needs a valid pointer even for an empty
+            // body: such a body is one byte of which zero are sent.
+            let bodySize = body.first?.count ?? 0
+            let piece = bodySize > 0 ? body[0] : Data([0])
+            // Read-only access: a mutable one would copy a body the caller still holds.
+            return piece.withUnsafeBytes { bytes in
+                trove_curl_set_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bodySize))
+                // curl only reads POSTFIELDS.
+                trove_curl_set_pointer(handle, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress))
+                return curl_easy_perform(handle)
+            }
+        }
+        // Several pieces: an upload of known length, read from them as curl asks for bytes (and
+        // from any offset again should it have to resend); the request's own method replaces
+        // the PUT that CURLOPT_UPLOAD implies.
+        let reader = BodyReader(pieces: body)
+        let context = Unmanaged.passUnretained(reader).toOpaque()
+        trove_curl_set_long(handle, CURLOPT_UPLOAD, 1)
+        trove_curl_set_off_t(handle, CURLOPT_INFILESIZE_LARGE, curl_off_t(reader.count))
+        trove_curl_set_callback(handle, CURLOPT_READFUNCTION) { buffer, size, count, context in
+            let reader = Unmanaged<BodyReader>.fromOpaque(context!).takeUnretainedValue()
+            return reader.read(into: UnsafeMutableRawBufferPointer(start: buffer, count: size * count))
+        }
+        trove_curl_set_pointer(handle, CURLOPT_READDATA, context)
+        trove_curl_set_seek_callback(handle) { context, offset, origin in
+            let reader = Unmanaged<BodyReader>.fromOpaque(context!).takeUnretainedValue()
+            return origin == SEEK_SET && reader.seek(to: Int(offset)) ? 0 : 1  // CURL_SEEKFUNC_OK, _FAIL
+        }
+        trove_curl_set_pointer(handle, CURLOPT_SEEKDATA, context)
+        return withExtendedLifetime(reader) { curl_easy_perform(handle) }
+    }
+
     private func performBlocking(_ request: Request, cancellation: Cancellation?) throws -> Response {
         let handle = self.handles.withLock { $0.popLast()?.pointer } ?? curl_easy_init()!
         var reusable = false
@@ -141,56 +186,44 @@ public final class CurlHTTPClient: Sendable {
             headerList = curl_slist_append(headerList, line)
         }
 
-        // curl needs a valid pointer even for an empty body: such a body is one byte of which
-        // zero are sent.
-        let bodySize = request.body?.count ?? 0
-        let body = bodySize > 0 ? request.body! : Data([0])
         let status: CURLcode = request.url.withCString { url in
             request.method.withCString { method in
-                // Read-only access: a mutable one would copy a body the caller still holds.
-                body.withUnsafeBytes { bodyBytes in
-                    trove_curl_set_string(handle, CURLOPT_URL, url)
-                    trove_curl_set_long(handle, CURLOPT_NOSIGNAL, 1)
-                    trove_curl_set_long(handle, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))
-                    trove_curl_set_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Int(self.timeouts.connect.milliseconds))
-                    trove_curl_set_long(handle, CURLOPT_LOW_SPEED_LIMIT, 1)
-                    trove_curl_set_long(handle, CURLOPT_LOW_SPEED_TIME, max(1, Int(self.timeouts.idle.milliseconds / 1000)))
-                    trove_curl_set_long(handle, CURLOPT_TIMEOUT_MS, Int(self.timeouts.total?.milliseconds ?? 0))
-                    trove_curl_set_pointer(handle, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(headerList))
-                    if request.method == "HEAD" {
-                        trove_curl_set_long(handle, CURLOPT_NOBODY, 1)
-                    } else {
-                        trove_curl_set_string(handle, CURLOPT_CUSTOMREQUEST, method)
-                    }
-                    if request.body != nil {
-                        trove_curl_set_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bodySize))
-                        // curl only reads POSTFIELDS.
-                        trove_curl_set_pointer(handle, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: bodyBytes.baseAddress))
-                    }
-                    trove_curl_set_callback(handle, CURLOPT_WRITEFUNCTION) { data, size, count, context in
-                        let sink = Unmanaged<ResponseSink>.fromOpaque(context!).takeUnretainedValue()
-                        sink.body.append(UnsafeRawPointer(data!).assumingMemoryBound(to: UInt8.self), count: size * count)
-                        return size * count
-                    }
-                    trove_curl_set_pointer(handle, CURLOPT_WRITEDATA, context)
-                    trove_curl_set_callback(handle, CURLOPT_HEADERFUNCTION) { data, size, count, context in
-                        let sink = Unmanaged<ResponseSink>.fromOpaque(context!).takeUnretainedValue()
-                        let line = String(decoding: UnsafeRawBufferPointer(start: data, count: size * count), as: UTF8.self)
-                        sink.addHeaderLine(line)
-                        return size * count
-                    }
-                    trove_curl_set_pointer(handle, CURLOPT_HEADERDATA, context)
-                    if cancellation != nil {
-                        trove_curl_set_long(handle, CURLOPT_NOPROGRESS, 0)
-                        trove_curl_set_progress_callback(handle) { context, _, _, _, _ in
-                            let sink = Unmanaged<ResponseSink>.fromOpaque(context!).takeUnretainedValue()
-                            // Non-zero stops the transfer (CURLE_ABORTED_BY_CALLBACK).
-                            return sink.cancellation?.isRequested.load(ordering: .relaxed) == true ? 1 : 0
-                        }
-                        trove_curl_set_pointer(handle, CURLOPT_XFERINFODATA, context)
-                    }
-                    return curl_easy_perform(handle)
+                trove_curl_set_string(handle, CURLOPT_URL, url)
+                trove_curl_set_long(handle, CURLOPT_NOSIGNAL, 1)
+                trove_curl_set_long(handle, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))
+                trove_curl_set_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Int(self.timeouts.connect.milliseconds))
+                trove_curl_set_long(handle, CURLOPT_LOW_SPEED_LIMIT, 1)
+                trove_curl_set_long(handle, CURLOPT_LOW_SPEED_TIME, max(1, Int(self.timeouts.idle.milliseconds / 1000)))
+                trove_curl_set_long(handle, CURLOPT_TIMEOUT_MS, Int(self.timeouts.total?.milliseconds ?? 0))
+                trove_curl_set_pointer(handle, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(headerList))
+                if request.method == "HEAD" {
+                    trove_curl_set_long(handle, CURLOPT_NOBODY, 1)
+                } else {
+                    trove_curl_set_string(handle, CURLOPT_CUSTOMREQUEST, method)
                 }
+                trove_curl_set_callback(handle, CURLOPT_WRITEFUNCTION) { data, size, count, context in
+                    let sink = Unmanaged<ResponseSink>.fromOpaque(context!).takeUnretainedValue()
+                    sink.body.append(UnsafeRawPointer(data!).assumingMemoryBound(to: UInt8.self), count: size * count)
+                    return size * count
+                }
+                trove_curl_set_pointer(handle, CURLOPT_WRITEDATA, context)
+                trove_curl_set_callback(handle, CURLOPT_HEADERFUNCTION) { data, size, count, context in
+                    let sink = Unmanaged<ResponseSink>.fromOpaque(context!).takeUnretainedValue()
+                    let line = String(decoding: UnsafeRawBufferPointer(start: data, count: size * count), as: UTF8.self)
+                    sink.addHeaderLine(line)
+                    return size * count
+                }
+                trove_curl_set_pointer(handle, CURLOPT_HEADERDATA, context)
+                if cancellation != nil {
+                    trove_curl_set_long(handle, CURLOPT_NOPROGRESS, 0)
+                    trove_curl_set_progress_callback(handle) { context, _, _, _, _ in
+                        let sink = Unmanaged<ResponseSink>.fromOpaque(context!).takeUnretainedValue()
+                        // Non-zero stops the transfer (CURLE_ABORTED_BY_CALLBACK).
+                        return sink.cancellation?.isRequested.load(ordering: .relaxed) == true ? 1 : 0
+                    }
+                    trove_curl_set_pointer(handle, CURLOPT_XFERINFODATA, context)
+                }
+                return Self.perform(handle, body: request.body)
             }
         }
         if status == CURLE_ABORTED_BY_CALLBACK {
@@ -204,6 +237,53 @@ public final class CurlHTTPClient: Sendable {
         trove_curl_get_long(handle, CURLINFO_RESPONSE_CODE, &code)
         reusable = true
         return Response(status: code, headers: sink.headers, body: sink.body)
+    }
+}
+
+/// Hands curl a request body's pieces in order, without joining them; touched only by the
+/// thread running the request.
+final class BodyReader {
+    let pieces: [Data]
+    let count: Int
+    private var piece = 0
+    private var offsetInPiece = 0
+
+    init(pieces: [Data]) {
+        self.pieces = pieces
+        self.count = pieces.reduce(0) { $0 + $1.count }
+    }
+
+    /// Copies the next bytes into `buffer`; returns how many (0 at the end).
+    func read(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        var written = 0
+        while written < buffer.count, self.piece < self.pieces.count {
+            let current = self.pieces[self.piece]
+            let length = min(buffer.count - written, current.count - self.offsetInPiece)
+            current.withUnsafeBytes { bytes in
+                let start = bytes.baseAddress! + self.offsetInPiece
+                (buffer.baseAddress! + written).copyMemory(from: start, byteCount: length)
+            }
+            written += length
+            self.offsetInPiece += length
+            if self.offsetInPiece == current.count {
+                self.piece += 1
+                self.offsetInPiece = 0
+            }
+        }
+        return written
+    }
+
+    /// Moves to `offset` bytes from the start of the body; false if that is past its end.
+    func seek(to offset: Int) -> Bool {
+        guard (0...self.count).contains(offset) else { return false }
+        var remaining = offset
+        self.piece = 0
+        while self.piece < self.pieces.count, remaining >= self.pieces[self.piece].count, remaining > 0 {
+            remaining -= self.pieces[self.piece].count
+            self.piece += 1
+        }
+        self.offsetInPiece = remaining
+        return true
     }
 }
 

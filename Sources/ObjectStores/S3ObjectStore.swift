@@ -117,66 +117,84 @@ public struct S3ObjectStore: ObjectStore {
             // group waits for every part it started, even on failure, so that the abort below
             // comes after the last of them.
             let (digest, remainder, parts) = try await withThrowingTaskGroup(of: (number: Int, etag: String).self) { group in
-                var buffer = Data()
+                let partSize = self.configuration.partSize
+                // Until the body outgrows one PUT it is kept as the messages it arrived in, and a
+                // single PUT sends them as they are. Past that, bytes are copied into part
+                // buffers, each freed once its part is up. (Sending the messages themselves as
+                // parts, or reusing part buffers, saved CPU but kept more memory resident.)
+                var received: [Data] = []
+                var receivedBytes = 0
+                var part = Data()
                 var parts: [(number: Int, etag: String)] = []
                 var started = 0
-                for try await chunk in body where !chunk.isEmpty {
-                    hasher.update(data: chunk)
-                    size += UInt64(chunk.count)
-                    buffer.append(chunk)
-                    if uploadID == nil && buffer.count > self.configuration.multipartThreshold {
-                        // A hash the caller vouches for is recorded up front (and checked at the
-                        // end); otherwise it is recorded after the upload.
-                        var initialMetadata = object.userMetadata
-                        initialMetadata[Self.sha256MetadataKey] = object.expectedSHA256?.lowercased()
-                        uploadID = try await self.mapping(bucket: bucket, key: key) {
-                            try await self.client.createMultipartUpload(bucket: bucket, key: key, contentType: contentType, metadata: initialMetadata)
-                        }
+
+                // Hands `body` to an upload task, first waiting for one to finish when
+                // `concurrency` are already running.
+                func startPart(_ body: Data, uploadID: String) async throws {
+                    if started - parts.count >= self.configuration.concurrency, let finished = try await group.next() {
+                        parts.append(finished)
                     }
-                    while let id = uploadID, buffer.count >= self.configuration.partSize {
-                        if started - parts.count >= self.configuration.concurrency, let finished = try await group.next() {
-                            parts.append(finished)
-                        }
-                        // A part is handed over whole and the buffer starts afresh: removing a
-                        // prefix from Data in place keeps its storage, which would grow with
-                        // the object.
-                        let part: Data
-                        if buffer.count == self.configuration.partSize {
-                            part = buffer
-                            buffer = Data()
-                        } else {
-                            part = Data(buffer.prefix(self.configuration.partSize))
-                            buffer = Data(buffer.dropFirst(self.configuration.partSize))
-                        }
-                        // Room for a whole part, so that appending never copies it to grow.
-                        buffer.reserveCapacity(self.configuration.partSize + (1 << 20))
-                        started += 1
-                        let number = started
-                        group.addTask {
-                            let etag = try await self.mapping(bucket: bucket, key: key) {
-                                try await self.client.uploadPart(bucket: bucket, key: key, uploadID: id, partNumber: number, body: part)
-                            }
-                            return (number, etag)
-                        }
-                    }
-                }
-                let digest = try checkedDigest()
-                if let id = uploadID, !buffer.isEmpty || started == 0 {
                     started += 1
                     let number = started
-                    let last = buffer
-                    buffer = Data()
                     group.addTask {
                         let etag = try await self.mapping(bucket: bucket, key: key) {
-                            try await self.client.uploadPart(bucket: bucket, key: key, uploadID: id, partNumber: number, body: last)
+                            try await self.client.uploadPart(bucket: bucket, key: key, uploadID: uploadID, partNumber: number, body: [body])
                         }
                         return (number, etag)
                     }
                 }
+
+                // Copies `piece` into parts of exactly partSize (some S3-compatible stores insist
+                // on equal parts), starting the upload of each part as it fills.
+                func fill(_ piece: Data, uploadID: String) async throws {
+                    var rest = piece
+                    while !rest.isEmpty {
+                        if part.isEmpty {
+                            part.reserveCapacity(partSize)
+                        }
+                        let taken = rest.prefix(partSize - part.count)
+                        part.append(taken)
+                        rest = rest.dropFirst(taken.count)
+                        if part.count == partSize {
+                            let full = part
+                            part = Data()
+                            try await startPart(full, uploadID: uploadID)
+                        }
+                    }
+                }
+
+                for try await chunk in body where !chunk.isEmpty {
+                    hasher.update(data: chunk)
+                    size += UInt64(chunk.count)
+                    if let uploadID {
+                        try await fill(chunk, uploadID: uploadID)
+                        continue
+                    }
+                    received.append(chunk)
+                    receivedBytes += chunk.count
+                    if receivedBytes > self.configuration.multipartThreshold {
+                        // A hash the caller vouches for is recorded up front (and checked at the
+                        // end); otherwise it is recorded after the upload.
+                        var initialMetadata = object.userMetadata
+                        initialMetadata[Self.sha256MetadataKey] = object.expectedSHA256?.lowercased()
+                        let id = try await self.mapping(bucket: bucket, key: key) {
+                            try await self.client.createMultipartUpload(bucket: bucket, key: key, contentType: contentType, metadata: initialMetadata)
+                        }
+                        uploadID = id
+                        for piece in received {
+                            try await fill(piece, uploadID: id)
+                        }
+                        received = []
+                    }
+                }
+                let digest = try checkedDigest()
+                if let id = uploadID, !part.isEmpty || started == 0 {
+                    try await startPart(part, uploadID: id)
+                }
                 while let finished = try await group.next() {
                     parts.append(finished)
                 }
-                return (digest, buffer, parts.sorted { $0.number < $1.number })
+                return (digest, received, parts.sorted { $0.number < $1.number })
             }
             var metadata = object.userMetadata
             metadata[Self.sha256MetadataKey] = digest

@@ -109,11 +109,17 @@ public struct S3Client: Sendable {
         key: String? = nil,
         query: [(name: String, value: String)] = [],
         headers: [(name: String, value: String)] = [],
-        body: Data? = nil,
+        body: [Data]? = nil,
         bodySHA256: String? = nil,
         idempotent: Bool = true
     ) async throws -> Response {
-        let payloadHash = bodySHA256 ?? SHA256.hash(data: body ?? Data()).hex
+        let payloadHash =
+            bodySHA256
+            ?? {
+                var hasher = SHA256()
+                for piece in body ?? [] { hasher.update(data: piece) }
+                return hasher.finalize().hex
+            }()
         let (host, path) = self.hostAndPath(bucket: bucket, key: key)
         let attempts = idempotent ? max(1, self.configuration.maxAttempts) : 1
         var attempt = 0
@@ -127,7 +133,7 @@ public struct S3Client: Sendable {
             }
             do {
                 let response = try await self.http.perform(
-                    .init(method: method, url: url, headers: request.headers + signed.headersToAdd, body: body)
+                    .init(method: method, url: url, headers: request.headers + signed.headersToAdd, bodyPieces: body)
                 )
                 if (200..<300).contains(response.status) {
                     return Response(status: response.status, headers: response.headers, body: response.body)
@@ -189,7 +195,7 @@ public struct S3Client: Sendable {
         if self.configuration.region != "us-east-1" {
             body = Data("<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>\(self.configuration.region.xmlEscaped)</LocationConstraint></CreateBucketConfiguration>".utf8)
         }
-        _ = try await self.send("PUT", bucket: bucket, body: body, idempotent: false)
+        _ = try await self.send("PUT", bucket: bucket, body: body.map { [$0] }, idempotent: false)
     }
 
     public func bucketExists(_ bucket: String) async throws -> Bool {
@@ -217,11 +223,10 @@ public struct S3Client: Sendable {
 
     // MARK: Objects
 
-    /// Stores `body` in one PUT. Returns the entity tag.
+    /// Stores `body` (its pieces in order) in one PUT. Returns the entity tag. `bodySHA256`
+    /// (lower-case hex), when the caller has it, spares hashing the body again for the signature.
     @discardableResult
-    /// One PUT. `bodySHA256` (lower-case hex), when the caller has it, spares hashing the body
-    /// again for the signature.
-    public func putObject(bucket: String, key: String, body: Data, bodySHA256: String? = nil, contentType: String, metadata: [String: String]) async throws -> String {
+    public func putObject(bucket: String, key: String, body: [Data], bodySHA256: String? = nil, contentType: String, metadata: [String: String]) async throws -> String {
         let response = try await self.send(
             "PUT",
             bucket: bucket,
@@ -315,8 +320,8 @@ public struct S3Client: Sendable {
         return uploadID
     }
 
-    /// Uploads one part (numbers from 1); returns its entity tag.
-    public func uploadPart(bucket: String, key: String, uploadID: String, partNumber: Int, body: Data) async throws -> String {
+    /// Uploads one part (numbers from 1), its pieces in order; returns its entity tag.
+    public func uploadPart(bucket: String, key: String, uploadID: String, partNumber: Int, body: [Data]) async throws -> String {
         let response = try await self.send(
             "PUT",
             bucket: bucket,
@@ -339,7 +344,7 @@ public struct S3Client: Sendable {
             key: key,
             query: [("uploadId", uploadID)],
             headers: [("Content-Type", "application/xml")],
-            body: Data(xml.utf8)
+            body: [Data(xml.utf8)]
         )
         if let answer = S3XMLNode.parse(response.body), answer.name == "Error" {
             throw S3Error(status: 200, code: answer.text("Code") ?? "InternalError", message: answer.text("Message") ?? "", requestID: answer.text("RequestId"))
@@ -394,7 +399,7 @@ public struct S3Client: Sendable {
             bucket: bucket,
             query: [("lifecycle", "")],
             headers: [("Content-Type", "application/xml"), ("Content-MD5", md5)],
-            body: body
+            body: [body]
         )
     }
 

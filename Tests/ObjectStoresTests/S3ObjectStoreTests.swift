@@ -31,10 +31,11 @@ struct S3ObjectStoreTests {
         #expect(head.userMetadata == ["kind": "multipart"])
         #expect(try await fixture.read("big/object.bin") == data)
 
-        // With the hash given up front it is recorded as the upload begins, with no copy.
+        // With the hash given up front it is recorded as the upload begins, with no copy. Odd-sized
+        // messages make the parts cut across them.
         let vouched = try await store.putObject(
             ObjectDescription(bucket: bucket, key: "big/vouched.bin", expectedSHA256: sha256Hex(data)),
-            body: TestBody(data, chunkSize: 1 << 20)
+            body: TestBody(data, chunkSize: 700_001)
         )
         #expect(vouched.sha256 == sha256Hex(data))
         #expect(try await fixture.head("big/vouched.bin").sha256 == sha256Hex(data))
