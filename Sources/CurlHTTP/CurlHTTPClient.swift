@@ -30,8 +30,8 @@ public final class CurlHTTPClient: Sendable {
         public var method: String
         public var url: String
         public var headers: [(name: String, value: String)]
-        /// The body as pieces sent one after another, never joined into one buffer (a multipart
-        /// part arrives as the messages it was streamed in); nil sends none.
+        /// The body as pieces sent one after another, never joined into one buffer (a single PUT
+        /// sends an object as the messages it was streamed in); nil sends none.
         public var body: [Data]?
 
         /// Creates a request; a nil body sends none.
