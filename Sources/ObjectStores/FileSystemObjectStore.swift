@@ -39,6 +39,8 @@ public struct FileSystemObjectStore: ObjectStore {
 
     public let configuration: Configuration
     let threadPool: NIOThreadPool
+    /// Enough idle chunk buffers for a few reads at once (4 MiB at the default chunk size).
+    let readBuffers: ReadBufferPool
     let bucketsDirectory: String
     let temporaryDirectory: String
 
@@ -47,6 +49,7 @@ public struct FileSystemObjectStore: ObjectStore {
     public init(configuration: Configuration, threadPool: NIOThreadPool = .singleton) throws {
         self.configuration = configuration
         self.threadPool = threadPool
+        self.readBuffers = ReadBufferPool(bufferSize: configuration.readChunkSize, keptBuffers: 16)
         let root = configuration.root.hasSuffix("/") ? String(configuration.root.dropLast()) : configuration.root
         self.bucketsDirectory = root + "/buckets"
         self.temporaryDirectory = root + "/tmp"
@@ -207,7 +210,7 @@ public struct FileSystemObjectStore: ObjectStore {
             file: file,
             start: start,
             end: end,
-            chunkSize: self.configuration.readChunkSize,
+            buffers: self.readBuffers,
             // A whole-object read is checked against the stored SHA-256 as it streams.
             expectedSHA256: (start == 0 && end == info.size) ? info.sha256 : nil,
             threadPool: self.threadPool
@@ -423,16 +426,16 @@ private final class ObjectFileReader: @unchecked Sendable {
     private let file: POSIXFile
     private var position: UInt64
     private let end: UInt64
-    private let chunkSize: Int
+    private let buffers: ReadBufferPool
     private let expectedSHA256: String?
     private var hasher = SHA256()
     private let threadPool: NIOThreadPool
 
-    init(file: POSIXFile, start: UInt64, end: UInt64, chunkSize: Int, expectedSHA256: String?, threadPool: NIOThreadPool) {
+    init(file: POSIXFile, start: UInt64, end: UInt64, buffers: ReadBufferPool, expectedSHA256: String?, threadPool: NIOThreadPool) {
         self.file = file
         self.position = start
         self.end = end
-        self.chunkSize = chunkSize
+        self.buffers = buffers
         self.expectedSHA256 = expectedSHA256
         self.threadPool = threadPool
     }
@@ -441,10 +444,13 @@ private final class ObjectFileReader: @unchecked Sendable {
         guard self.position < self.end else {
             return nil
         }
-        let count = Int(min(UInt64(self.chunkSize), self.end - self.position))
+        let count = Int(min(UInt64(self.buffers.bufferSize), self.end - self.position))
         let offset = self.position
         let file = self.file
-        let chunk = try await self.threadPool.runIfActive { try file.read(count: count, at: offset) }
+        let buffers = self.buffers
+        let chunk = try await self.threadPool.runIfActive {
+            try buffers.chunk { buffer in try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer.prefix(count)), at: offset) }
+        }
         guard chunk.count == count else {
             throw ObjectStoreError(.dataLoss, "object file is shorter than its trailer says")
         }

@@ -52,23 +52,26 @@ final class POSIXFile: @unchecked Sendable {
 
     func read(count: Int, at offset: UInt64) throws -> Data {
         var data = Data(count: count)
-        let total = try data.withUnsafeMutableBytes { buffer -> Int in
-            var total = 0
-            while total < count {
-                let got = pread(self.descriptor, buffer.baseAddress! + total, count - total, off_t(offset) + off_t(total))
-                if got < 0 {
-                    if errno == EINTR { continue }
-                    throw Self.error(errno, "cannot read object data")
-                }
-                if got == 0 { break }
-                total += got
-            }
-            return total
-        }
+        let total = try data.withUnsafeMutableBytes { try self.read(into: $0, at: offset) }
         if total < count {
             data.removeSubrange(total..<count)
         }
         return data
+    }
+
+    /// Fills `buffer` from `offset`; returns the bytes read, fewer only at the end of the file.
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
+        var total = 0
+        while total < buffer.count {
+            let got = pread(self.descriptor, buffer.baseAddress! + total, buffer.count - total, off_t(offset) + off_t(total))
+            if got < 0 {
+                if errno == EINTR { continue }
+                throw Self.error(errno, "cannot read object data")
+            }
+            if got == 0 { break }
+            total += got
+        }
+        return total
     }
 
     func size() throws -> UInt64 {
