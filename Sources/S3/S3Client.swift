@@ -113,13 +113,7 @@ public struct S3Client: Sendable {
         bodySHA256: String? = nil,
         idempotent: Bool = true
     ) async throws -> Response {
-        let payloadHash =
-            bodySHA256
-            ?? {
-                var hasher = SHA256()
-                for piece in body ?? [] { hasher.update(data: piece) }
-                return hasher.finalize().hex
-            }()
+        let payloadHash = bodySHA256 ?? Self.sha256Hex(of: body ?? [])
         let (host, path) = self.hostAndPath(bucket: bucket, key: key)
         let attempts = idempotent ? max(1, self.configuration.maxAttempts) : 1
         var attempt = 0
@@ -151,6 +145,13 @@ public struct S3Client: Sendable {
             }
             try await Task.sleep(for: RetryBackoff(initial: self.configuration.initialBackoff, maximum: self.configuration.maxBackoff).delay(beforeRetry: attempt))
         }
+    }
+
+    /// The SHA-256 of a body given as pieces, in lower-case hex.
+    static func sha256Hex(of pieces: [Data]) -> String {
+        var hasher = SHA256()
+        for piece in pieces { hasher.update(data: piece) }
+        return hasher.finalize().hex
     }
 
     /// The host to address and the (decoded) path of a bucket or object, path-style or
