@@ -133,7 +133,7 @@ struct BenchANNCommand: AsyncParsableCommand {
     /// process's resident memory.
     private func buildEngine(_ dataset: ANNDataset) -> (HNSWIndex, (seconds: Double, memoryBytes: Int)) {
         let clock = ContinuousClock()
-        let residentBefore = residentBytes()
+        let residentBefore = memoryFigure("VmRSS")
         let started = clock.now
         let index = HNSWIndex(
             dimension: dataset.dimension,
@@ -146,7 +146,7 @@ struct BenchANNCommand: AsyncParsableCommand {
         }
         let seconds = (clock.now - started).seconds
         printError("trove: built \(dataset.count) × \(dataset.dimension) in \(String(format: "%.1f", seconds)) s")
-        return (index, (seconds, residentBytes() - residentBefore))
+        return (index, (seconds, memoryFigure("VmRSS") - residentBefore))
     }
 
     /// Recall, speed and latency of one-at-a-time queries for each ef, and of filtered searches.
@@ -491,15 +491,6 @@ struct BenchANNCommand: AsyncParsableCommand {
     private func printError(_ line: String) {
         FileHandle.standardError.write(Data((line + "\n").utf8))
     }
-}
-
-/// This process's resident set size, from /proc.
-private func residentBytes() -> Int {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-        return (line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0) * 1024
-    }
-    return 0
 }
 
 /// A seeded benchmark data set: base vectors, queries and their exact nearest neighbours.

@@ -72,7 +72,7 @@ struct BenchEmbedCommand: AsyncParsableCommand {
                 shortLatency = latencies.sorted()[latencies.count / 2]
             }
         }
-        let rss = Double(peakResidentBytes()) / 1_048_576
+        let rss = Double(memoryFigure("VmHWM")) / 1_048_576
 
         var peer: (rates: [Int: Double], latency: Double, rss: Double)?
         if !self.python.isEmpty {
@@ -121,13 +121,4 @@ struct BenchEmbedCommand: AsyncParsableCommand {
         }
         return (rates, result.short_latency_ms, result.rss_mib)
     }
-}
-
-/// This process's peak resident set size, from /proc.
-private func peakResidentBytes() -> Int {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-        return (line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0) * 1024
-    }
-    return 0
 }

@@ -53,14 +53,7 @@ final class ServiceProcess: Sendable {
 
     /// The process's resident set size, from /proc.
     var residentBytes: Int {
-        guard let status = try? String(contentsOfFile: "/proc/\(self.process.processIdentifier)/status", encoding: .utf8) else {
-            return 0
-        }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            let kilobytes = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
-            return kilobytes * 1024
-        }
-        return 0
+        memoryFigure("VmRSS", process: "\(self.process.processIdentifier)")
     }
 
     /// CPU time (user and system) the process has used so far, from /proc.
@@ -117,6 +110,16 @@ extension Duration {
         let (seconds, attoseconds) = self.components
         return Double(seconds) + Double(attoseconds) / 1e18
     }
+}
+
+/// A memory figure of /proc/PROCESS/status in bytes (VmRSS: resident now, VmHWM: the peak);
+/// 0 when it cannot be read.
+func memoryFigure(_ field: String, process: String = "self") -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/\(process)/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix(field + ":") {
+        return (line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0) * 1024
+    }
+    return 0
 }
 
 /// Left-aligned in `width` columns.
