@@ -145,13 +145,14 @@ let package = Package(
         // Engine: the built-in text embedding model (WordPiece + all-MiniLM-L6-v2). Knows nothing of gRPC.
         .target(
             name: "TextEmbedding",
-            dependencies: ["COpenBLAS"],
+            dependencies: ["COpenBLAS", "CVectorKernels"],
             // Optimised even in debug builds: the model's loops are ~50× slower without it, which
             // would make the model's tests dominate the test run.
             swiftSettings: swiftSettings + [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
 
-        // Distance kernels in C, compiled for AVX2/FMA and for the baseline, chosen at run time.
+        // Distance kernels and the model's softmax and GELU in C, compiled for AVX2/FMA and for the
+        // baseline, chosen at run time.
         .target(
             name: "CVectorKernels",
             cSettings: [.unsafeFlags(["-O3"])]
@@ -284,7 +285,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TextEmbeddingTests",
-            dependencies: ["TextEmbedding"],
+            dependencies: ["TextEmbedding", "CVectorKernels"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

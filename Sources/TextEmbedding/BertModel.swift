@@ -1,4 +1,5 @@
 import COpenBLAS
+import CVectorKernels
 import Foundation
 
 #if canImport(Glibc)
@@ -45,6 +46,10 @@ final class BertModel: @unchecked Sendable {
         var outputNormWeight: UnsafePointer<Float>
         var outputNormBias: UnsafePointer<Float>
     }
+
+    /// Whether softmax and GELU (C kernels) run eight floats at a time with AVX2 and FMA; the
+    /// portable path computes the same approximations.
+    private static let activationsUseAVX2 = trove_kernels_use_avx2()
 
     private let storage: UnsafeMutableBufferPointer<Float>
     private let wordEmbeddings: UnsafePointer<Float>
@@ -221,7 +226,7 @@ final class BertModel: @unchecked Sendable {
                     gemm(
                         m: length, n: length, k: headSize, alpha: scale, a: query, lda: 3 * hidden,
                         b: query + hidden, ldb: 3 * hidden, transposeB: true, beta: 0, c: scores, ldc: length)
-                    VectorMath.softmaxRows(scores, rows: length, columns: length)
+                    trove_softmax_rows(scores, length, length, Self.activationsUseAVX2)
                     gemm(
                         m: length, n: headSize, k: length, a: scores, lda: length,
                         b: query + 2 * hidden, ldb: 3 * hidden, transposeB: false, beta: 0,
@@ -245,7 +250,7 @@ final class BertModel: @unchecked Sendable {
                 ldb: hidden, transposeB: true, beta: 1, c: workspace.intermediate, ldc: intermediate)
             let activations = workspace.intermediate
             forEachRowRange(tokens, parts: parts, cost: intermediate * 8) { rows in
-                VectorMath.gelu(activations + rows.lowerBound * intermediate, count: rows.count * intermediate)
+                trove_gelu(activations + rows.lowerBound * intermediate, rows.count * intermediate, Self.activationsUseAVX2)
             }
             addRows(workspace.hidden, layer.outputBias, rows: tokens, width: hidden, into: workspace.scratch)
             gemmSplit(
