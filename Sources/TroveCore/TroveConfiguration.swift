@@ -186,7 +186,9 @@ public struct TroveConfiguration: Sendable {
         /// The object-storage bucket that holds ingested documents' bytes, created when missing.
         public var bucket = "trove-documents"
         /// Documents processed at once.
-        public var workers = 4
+        public var workers = 16
+        /// The most bytes of documents in hand at once (a larger document runs alone).
+        public var maxBytesInHand = 256 << 20
         /// Attempts at processing a document before it is left `failed`.
         public var maxAttempts = 3
         /// The wait before the first retry; each further retry waits twice as long (with jitter).
@@ -382,6 +384,8 @@ public struct TroveConfiguration: Sendable {
         ingestion.endpoint = try reader.endpoint("ingestion", default: defaults.endpoint)
         ingestion.bucket = try reader.string("ingestion.bucket", default: defaults.bucket, allowEmpty: false)
         ingestion.workers = try reader.integer("ingestion.workers", default: defaults.workers, range: 1...256)
+        ingestion.maxBytesInHand = try reader.integer(
+            "ingestion.max_bytes_in_hand", default: defaults.maxBytesInHand, range: 1...(1 << 40))
         ingestion.maxAttempts = try reader.integer("ingestion.max_attempts", default: defaults.maxAttempts, range: 1...100)
         ingestion.retryBackoffMilliseconds = try reader.integer(
             "ingestion.retry_backoff_ms", default: defaults.retryBackoffMilliseconds, range: 0...3_600_000)

@@ -25,6 +25,8 @@ import TroveCore
 final class DocumentPipeline: Service, Sendable {
     struct Configuration: Sendable {
         var workers: Int
+        /// The most bytes of documents in hand at once (a larger document runs alone).
+        var maxBytesInHand: Int
         var maxAttempts: Int
         var retryBackoff: Duration
         var maxDocumentBytes: Int
@@ -62,6 +64,7 @@ final class DocumentPipeline: Service, Sendable {
     private let cache: SearchCache
     private let logger: Logger
     private let state = Mutex(State())
+    private let budget: ByteBudget
     private let queue: AsyncStream<String>
     private let queueInput: AsyncStream<String>.Continuation
 
@@ -73,6 +76,7 @@ final class DocumentPipeline: Service, Sendable {
         logger: Logger
     ) {
         self.configuration = configuration
+        self.budget = ByteBudget(limit: configuration.maxBytesInHand)
         self.downstream = downstream
         self.events = events
         self.cache = cache
@@ -196,22 +200,37 @@ final class DocumentPipeline: Service, Sendable {
             default:
                 return
             }
-            document = try await self.setStatus(document, .processing)
         } catch {
-            // Deleted meanwhile, or the metadata service is away: the document is still pending
-            // there and is resumed when it answers (at the latest at the next start).
-            if (error as? RPCError)?.code != .notFound {
-                self.logger.warning("cannot start processing", metadata: ["document": "\(documentID)", "error": "\(error)"])
-                retry = Retry(delay: self.configuration.retryBackoff, firstAttempt: firstAttempt)
-            }
+            retry = self.cannotStart(documentID, error: error, firstAttempt: firstAttempt)
             return
         }
-        let attempt = Int(document.attempts)
         do {
-            try await self.runAttempt(document)
+            try await self.budget.withBytes(Int(clamping: document.sizeBytes)) {
+                do {
+                    document = try await self.setStatus(document, .processing)
+                } catch {
+                    retry = self.cannotStart(documentID, error: error, firstAttempt: firstAttempt)
+                    return
+                }
+                let attempt = Int(document.attempts)
+                do {
+                    try await self.runAttempt(document)
+                } catch {
+                    retry = await self.handleFailure(error, document: document, attempt: attempt, firstAttempt: firstAttempt)
+                }
+            }
         } catch {
-            retry = await self.handleFailure(error, document: document, attempt: attempt, firstAttempt: firstAttempt)
+            // Cut short (shutdown) while waiting for room in the budget: the document is still
+            // pending and is resumed at the next start.
         }
+    }
+
+    /// A document that could not be taken up: deleted meanwhile (nothing to do), or the
+    /// metadata service is away — the document is still pending there and is tried again.
+    private func cannotStart(_ documentID: String, error: any Error, firstAttempt: Int) -> Retry? {
+        guard (error as? RPCError)?.code != .notFound else { return nil }
+        self.logger.warning("cannot start processing", metadata: ["document": "\(documentID)", "error": "\(error)"])
+        return Retry(delay: self.configuration.retryBackoff, firstAttempt: firstAttempt)
     }
 
     /// When a document is queued again, and the attempt count from which its attempts count.

@@ -18,7 +18,10 @@ public struct IngestionService: Trove_V1_Ingestion.SimpleServiceProtocol {
     public struct Configuration: Sendable {
         /// The bucket that holds ingested documents' bytes, under `<collection>/<sha256>`.
         public var bucket = "trove-documents"
-        public var workers = 4
+        public var workers = 16
+        /// The most bytes of documents in hand at once: many workers share small documents,
+        /// while large ones wait for room (one larger than this runs alone).
+        public var maxBytesInHand = 256 << 20
         public var maxAttempts = 3
         public var retryBackoff = Duration.seconds(1)
         public var maxDocumentBytes = 256 << 20
@@ -58,6 +61,7 @@ public struct IngestionService: Trove_V1_Ingestion.SimpleServiceProtocol {
         self.pipeline = DocumentPipeline(
             configuration: .init(
                 workers: configuration.workers,
+                maxBytesInHand: configuration.maxBytesInHand,
                 maxAttempts: configuration.maxAttempts,
                 retryBackoff: configuration.retryBackoff,
                 maxDocumentBytes: configuration.maxDocumentBytes,

@@ -394,6 +394,7 @@ struct ServiceAssembly {
             var configuration = IngestionService.Configuration()
             configuration.bucket = options.bucket
             configuration.workers = options.workers
+            configuration.maxBytesInHand = options.maxBytesInHand
             configuration.maxAttempts = options.maxAttempts
             configuration.retryBackoff = .milliseconds(options.retryBackoffMilliseconds)
             configuration.maxDocumentBytes = options.maxDocumentBytes
