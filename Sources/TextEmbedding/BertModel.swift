@@ -47,9 +47,9 @@ final class BertModel: @unchecked Sendable {
         var outputNormBias: UnsafePointer<Float>
     }
 
-    /// Whether softmax and GELU (C kernels) run eight floats at a time with AVX2 and FMA; the
-    /// portable path computes the same approximations.
-    private static let activationsUseAVX2 = trove_kernels_use_avx2()
+    /// Whether layer norm, softmax and GELU (C kernels) run eight floats at a time with AVX2 and
+    /// FMA; the portable path computes the same approximations.
+    private static let kernelsUseAVX2 = trove_kernels_use_avx2()
 
     private let storage: UnsafeMutableBufferPointer<Float>
     private let wordEmbeddings: UnsafePointer<Float>
@@ -226,7 +226,7 @@ final class BertModel: @unchecked Sendable {
                     gemm(
                         m: length, n: length, k: headSize, alpha: scale, a: query, lda: 3 * hidden,
                         b: query + hidden, ldb: 3 * hidden, transposeB: true, beta: 0, c: scores, ldc: length)
-                    trove_softmax_rows(scores, length, length, Self.activationsUseAVX2)
+                    trove_softmax_rows(scores, length, length, Self.kernelsUseAVX2)
                     gemm(
                         m: length, n: headSize, k: length, a: scores, lda: length,
                         b: query + 2 * hidden, ldb: 3 * hidden, transposeB: false, beta: 0,
@@ -250,7 +250,7 @@ final class BertModel: @unchecked Sendable {
                 ldb: hidden, transposeB: true, beta: 1, c: workspace.intermediate, ldc: intermediate)
             let activations = workspace.intermediate
             forEachRowRange(tokens, parts: parts, cost: intermediate * 8) { rows in
-                trove_gelu(activations + rows.lowerBound * intermediate, rows.count * intermediate, Self.activationsUseAVX2)
+                trove_gelu(activations + rows.lowerBound * intermediate, rows.count * intermediate, Self.kernelsUseAVX2)
             }
             addRows(workspace.hidden, layer.outputBias, rows: tokens, width: hidden, into: workspace.scratch)
             gemmSplit(
@@ -332,23 +332,9 @@ final class BertModel: @unchecked Sendable {
         let width = configuration.hiddenSize
         let epsilon = Double(configuration.layerNormEpsilon)
         forEachRowRange(rows, parts: parts, cost: width * 4) { range in
-            for r in range {
-                let x = input + r * width
-                let y = output + r * width
-                var sum = 0.0
-                for j in 0..<width { sum += Double(x[j]) }
-                let mean = sum / Double(width)
-                var squares = 0.0
-                for j in 0..<width {
-                    let centred = Double(x[j]) - mean
-                    squares += centred * centred
-                }
-                let inverseDeviation = Float(1 / (squares / Double(width) + epsilon).squareRoot())
-                let meanFloat = Float(mean)
-                for j in 0..<width {
-                    y[j] = (x[j] - meanFloat) * inverseDeviation * weight[j] + bias[j]
-                }
-            }
+            trove_layer_norm(
+                input + range.lowerBound * width, output + range.lowerBound * width, range.count, width, weight, bias, epsilon,
+                Self.kernelsUseAVX2)
         }
     }
 

@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "trove_activations.h"
+#include "trove_model_kernels.h"
 #include "trove_crc32c.h"
 
 /// A distance kernel over two vectors of `count` floats.

@@ -1,3 +1,4 @@
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -77,6 +78,21 @@ static void softmax_row_portable(float *row, size_t columns) {
     }
     float inverse = 1.0f / sum;
     for (size_t j = 0; j < columns; j++) row[j] *= inverse;
+}
+
+static void layer_norm_row_portable(const float *x, float *y, size_t width, const float *weight, const float *bias,
+                                    double epsilon) {
+    double sum = 0;
+    for (size_t j = 0; j < width; j++) sum += x[j];
+    double mean = sum / (double)width;
+    double squares = 0;
+    for (size_t j = 0; j < width; j++) {
+        double centred = x[j] - mean;
+        squares += centred * centred;
+    }
+    float inverse_deviation = (float)(1 / sqrt(squares / (double)width + epsilon));
+    float mean_float = (float)mean;
+    for (size_t j = 0; j < width; j++) y[j] = (x[j] - mean_float) * inverse_deviation * weight[j] + bias[j];
 }
 
 #if defined(__x86_64__)
@@ -179,6 +195,51 @@ __attribute__((target("avx2,fma"))) static void softmax_row_avx2(float *row, siz
     }
 }
 
+__attribute__((target("avx2,fma"))) static inline double horizontal_add_double(__m256d v) {
+    __m128d x = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(x, _mm_unpackhi_pd(x, x)));
+}
+
+__attribute__((target("avx2,fma"))) static void layer_norm_row_avx2(const float *x, float *y, size_t width, const float *weight,
+                                                                    const float *bias, double epsilon) {
+    size_t full = width & ~(size_t)7;
+    __m256d low = _mm256_setzero_pd(), high = _mm256_setzero_pd();
+    for (size_t j = 0; j < full; j += 8) {
+        __m256 v = _mm256_loadu_ps(x + j);
+        low = _mm256_add_pd(low, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        high = _mm256_add_pd(high, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    }
+    double sum = horizontal_add_double(_mm256_add_pd(low, high));
+    for (size_t j = full; j < width; j++) sum += x[j];
+    double mean = sum / (double)width;
+
+    __m256d centre = _mm256_set1_pd(mean);
+    low = _mm256_setzero_pd();
+    high = _mm256_setzero_pd();
+    for (size_t j = 0; j < full; j += 8) {
+        __m256 v = _mm256_loadu_ps(x + j);
+        __m256d a = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), centre);
+        __m256d b = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), centre);
+        low = _mm256_fmadd_pd(a, a, low);
+        high = _mm256_fmadd_pd(b, b, high);
+    }
+    double squares = horizontal_add_double(_mm256_add_pd(low, high));
+    for (size_t j = full; j < width; j++) {
+        double centred = x[j] - mean;
+        squares += centred * centred;
+    }
+    float inverse_deviation = (float)(1 / sqrt(squares / (double)width + epsilon));
+    float mean_float = (float)mean;
+
+    __m256 mean_lanes = _mm256_set1_ps(mean_float);
+    __m256 scale = _mm256_set1_ps(inverse_deviation);
+    for (size_t j = 0; j < full; j += 8) {
+        __m256 normalised = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + j), mean_lanes), scale);
+        _mm256_storeu_ps(y + j, _mm256_fmadd_ps(normalised, _mm256_loadu_ps(weight + j), _mm256_loadu_ps(bias + j)));
+    }
+    for (size_t j = full; j < width; j++) y[j] = (x[j] - mean_float) * inverse_deviation * weight[j] + bias[j];
+}
+
 void trove_gelu(float *values, size_t count, int use_avx2) {
     if (use_avx2) {
         gelu_avx2(values, count);
@@ -198,6 +259,17 @@ void trove_softmax_rows(float *matrix, size_t rows, size_t columns, int use_avx2
     }
 }
 
+void trove_layer_norm(const float *input, float *output, size_t rows, size_t width, const float *weight,
+                      const float *bias, double epsilon, int use_avx2) {
+    for (size_t r = 0; r < rows; r++) {
+        if (use_avx2) {
+            layer_norm_row_avx2(input + r * width, output + r * width, width, weight, bias, epsilon);
+        } else {
+            layer_norm_row_portable(input + r * width, output + r * width, width, weight, bias, epsilon);
+        }
+    }
+}
+
 #else
 
 void trove_gelu(float *values, size_t count, int use_avx2) {
@@ -209,6 +281,14 @@ void trove_softmax_rows(float *matrix, size_t rows, size_t columns, int use_avx2
     (void)use_avx2;
     if (columns == 0) return;
     for (size_t r = 0; r < rows; r++) softmax_row_portable(matrix + r * columns, columns);
+}
+
+void trove_layer_norm(const float *input, float *output, size_t rows, size_t width, const float *weight,
+                      const float *bias, double epsilon, int use_avx2) {
+    (void)use_avx2;
+    for (size_t r = 0; r < rows; r++) {
+        layer_norm_row_portable(input + r * width, output + r * width, width, weight, bias, epsilon);
+    }
 }
 
 #endif
