@@ -104,8 +104,10 @@ struct S3FaultTests {
         try await proxy.delayNext(1, seconds: 4, matching: "/slow")
         let info = try await store.headObject(bucket: bucket, key: "slow")
         #expect(info.size == UInt64(data.count))
+        // The stalled HEAD, then the retry that answered (on a loaded machine a retry can itself
+        // run past the 1 s idle timeout and be tried once more).
         let heads = try await proxy.seenRequests().filter { $0.method == "HEAD" && $0.path.hasSuffix("/slow") }
-        #expect(heads.map(\.injected) == [true, false])
+        #expect(heads.first?.injected == true && heads.count >= 2 && heads.dropFirst().allSatisfy { !$0.injected }, "\(heads.map(\.injected))")
     }
 
     @Test("A dropped connection is retried")

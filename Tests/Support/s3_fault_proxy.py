@@ -11,6 +11,7 @@ client's SigV4 signatures. The proxy's own control path, POST /__faults__, takes
   {"drop": true, "count": 1}                        close the next connection without answering
   {"match": "partNumber="}                          (with any of the above) only for requests
                                                     whose path contains this text
+  {"clear": true}                                   forget the faults not yet used up
 
 GET /__faults__ answers what the proxy has seen: {"requests": [{"method", "path", "host",
 "injected"}...]}.
@@ -54,7 +55,10 @@ class Handler(BaseHTTPRequestHandler):
             fault = json.loads(self._body() or b"{}")
             fault.setdefault("count", 1)
             with LOCK:
-                FAULTS.append(fault)
+                if fault.get("clear"):
+                    FAULTS.clear()
+                else:
+                    FAULTS.append(fault)
             payload = b"{}"
         else:
             with LOCK:

@@ -78,6 +78,11 @@ public final class S3FaultProxy: Sendable {
         try await self.control(["drop": true, "count": count, "match": match])
     }
 
+    /// Forgets the faults not yet used up.
+    public func clearFaults() async throws {
+        try await self.control(["clear": true])
+    }
+
     /// Every request the proxy has seen, in order.
     public func seenRequests() async throws -> [SeenRequest] {
         try await getJSON(SeenRequests<SeenRequest>.self, from: self.endpoint + "/__faults__").requests
