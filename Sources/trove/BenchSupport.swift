@@ -26,21 +26,25 @@ final class ServiceProcess: Sendable {
         process.standardOutput = output
         try process.run()
 
-        // The service prints "trove serve ROLE: listening on HOST:PORT" once it listens.
+        // The service prints "trove serve ROLE: listening on HOST:PORT" once it listens (after a
+        // "trove serve ROLE metrics: listening on …" line when metrics.listen is set).
         let reader = output.fileHandleForReading
-        var text = ""
-        while !text.contains("\n") {
-            guard let data = try reader.read(upToCount: 1), !data.isEmpty else {
-                process.waitUntilExit()
-                throw CommandFailure("trove serve \(role) exited before it listened (status \(process.terminationStatus))")
+        let prefix = "trove serve \(role): listening on "
+        var line = ""
+        while !line.hasPrefix(prefix) {
+            line = ""
+            while !line.hasSuffix("\n") {
+                guard let data = try reader.read(upToCount: 1), !data.isEmpty else {
+                    process.waitUntilExit()
+                    throw CommandFailure("trove serve \(role) exited before it listened (status \(process.terminationStatus))")
+                }
+                line += String(decoding: data, as: UTF8.self)
             }
-            text += String(decoding: data, as: UTF8.self)
         }
-        guard let address = text.components(separatedBy: "listening on ").last?.trimmingCharacters(in: .whitespacesAndNewlines),
-            let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...])
-        else {
+        let address = line.dropFirst(prefix.count).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
             process.terminate()
-            throw CommandFailure("unexpected first line from trove serve \(role): \(text)")
+            throw CommandFailure("unexpected line from trove serve \(role): \(line)")
         }
         return ServiceProcess(process: process, port: port)
     }
