@@ -142,7 +142,8 @@ struct DiskFullTests {
     /// Writes a file that takes every free byte of the file system at `directory`.
     static func fill(_ directory: String) throws -> String {
         let path = directory + "/filler"
-        FileManager.default.createFile(atPath: path, contents: nil)
+        // Opening it below throws if the file was not made.
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         defer { try? handle.close() }
         let block = Data(repeating: 0xAB, count: 64 << 10)
