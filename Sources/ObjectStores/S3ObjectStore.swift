@@ -123,7 +123,6 @@ public struct S3ObjectStore: ObjectStore {
                 // buffers, each freed once its part is up. (Sending the messages themselves as
                 // parts, or reusing part buffers, saved CPU but kept more memory resident.)
                 var received: [Data] = []
-                var receivedBytes = 0
                 var part = Data()
                 var parts: [(number: Int, etag: String)] = []
                 var started = 0
@@ -171,8 +170,8 @@ public struct S3ObjectStore: ObjectStore {
                         continue
                     }
                     received.append(chunk)
-                    receivedBytes += chunk.count
-                    if receivedBytes > self.configuration.multipartThreshold {
+                    // Until multipart begins, every byte so far is in `received`.
+                    if size > UInt64(self.configuration.multipartThreshold) {
                         // A hash the caller vouches for is recorded up front (and checked at the
                         // end); otherwise it is recorded after the upload.
                         var initialMetadata = object.userMetadata
