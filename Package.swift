@@ -151,8 +151,8 @@ let package = Package(
             swiftSettings: swiftSettings + [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
 
-        // Distance kernels and the model's softmax and GELU in C, compiled for AVX2/FMA and for the
-        // baseline, chosen at run time.
+        // Distance kernels and the model's layer norm, softmax and GELU in C, compiled for AVX2/FMA
+        // and for the baseline, chosen at run time.
         .target(
             name: "CVectorKernels",
             cSettings: [.unsafeFlags(["-O3"])]
@@ -270,7 +270,12 @@ let package = Package(
         ),
         .testTarget(
             name: "ObjectStoresTests",
-            dependencies: ["ObjectStores", "S3", "SigV4", "CurlHTTP", "TroveTestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["ObjectStores", "S3", "SigV4", "TroveTestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CurlHTTPTests",
+            dependencies: ["CurlHTTP"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
