@@ -34,6 +34,20 @@ struct ByteBudgetTests {
         }
     }
 
+    /// A budget, and claims on it that record when they start.
+    struct Scene {
+        let budget: ByteBudget
+        let started = Started()
+
+        init(limit: Int) {
+            self.budget = ByteBudget(limit: limit)
+        }
+
+        func claim(_ name: String, bytes: Int) -> Claim {
+            Claim(name, bytes: bytes, budget: self.budget, started: self.started)
+        }
+    }
+
     /// Waits (yielding, up to ~10 s) until `condition` holds; false if it never does.
     static func eventually(_ condition: () -> Bool) async -> Bool {
         for _ in 0..<10_000 {
@@ -45,16 +59,16 @@ struct ByteBudgetTests {
 
     @Test("claims that fit run together; one that does not waits for a release, and those behind it wait in order")
     func claimsWaitInOrder() async throws {
-        let budget = ByteBudget(limit: 100)
-        let started = Started()
-        let a = Claim("a", bytes: 60, budget: budget, started: started)
+        let scene = Scene(limit: 100)
+        let (budget, started) = (scene.budget, scene.started)
+        let a = scene.claim("a", bytes: 60)
         #expect(await Self.eventually { budget.held == 60 })
-        let b = Claim("b", bytes: 30, budget: budget, started: started)
+        let b = scene.claim("b", bytes: 30)
         #expect(await Self.eventually { budget.held == 90 })
-        let c = Claim("c", bytes: 20, budget: budget, started: started)
+        let c = scene.claim("c", bytes: 20)
         #expect(await Self.eventually { budget.waiting == 1 })
         // d would fit (90 + 5), but c is ahead of it.
-        let d = Claim("d", bytes: 5, budget: budget, started: started)
+        let d = scene.claim("d", bytes: 5)
         #expect(await Self.eventually { budget.waiting == 2 })
         #expect(started.all == ["a", "b"])
 
@@ -70,11 +84,11 @@ struct ByteBudgetTests {
 
     @Test("a document larger than the whole budget runs alone")
     func oversizedClaimRunsAlone() async throws {
-        let budget = ByteBudget(limit: 100)
-        let started = Started()
-        let large = Claim("large", bytes: 500, budget: budget, started: started)
+        let scene = Scene(limit: 100)
+        let (budget, started) = (scene.budget, scene.started)
+        let large = scene.claim("large", bytes: 500)
         #expect(await Self.eventually { budget.held == 500 })
-        let small = Claim("small", bytes: 1, budget: budget, started: started)
+        let small = scene.claim("small", bytes: 1)
         #expect(await Self.eventually { budget.waiting == 1 })
         #expect(started.all == ["large"])
 
@@ -85,9 +99,9 @@ struct ByteBudgetTests {
         #expect(budget.held == 0)
 
         // And an oversized claim waits for the budget to empty rather than overtaking.
-        let first = Claim("first", bytes: 10, budget: budget, started: started)
+        let first = scene.claim("first", bytes: 10)
         #expect(await Self.eventually { budget.held == 10 })
-        let second = Claim("second", bytes: 500, budget: budget, started: started)
+        let second = scene.claim("second", bytes: 500)
         #expect(await Self.eventually { budget.waiting == 1 })
         try await first.letGo()
         #expect(await Self.eventually { budget.held == 500 })
@@ -97,13 +111,13 @@ struct ByteBudgetTests {
 
     @Test("a claim cancelled while it waits throws CancellationError, holds nothing, and lets those behind it in")
     func cancelledClaimLeavesTheQueue() async throws {
-        let budget = ByteBudget(limit: 100)
-        let started = Started()
-        let a = Claim("a", bytes: 90, budget: budget, started: started)
+        let scene = Scene(limit: 100)
+        let (budget, started) = (scene.budget, scene.started)
+        let a = scene.claim("a", bytes: 90)
         #expect(await Self.eventually { budget.held == 90 })
-        let b = Claim("b", bytes: 50, budget: budget, started: started)
+        let b = scene.claim("b", bytes: 50)
         #expect(await Self.eventually { budget.waiting == 1 })
-        let c = Claim("c", bytes: 10, budget: budget, started: started)
+        let c = scene.claim("c", bytes: 10)
         #expect(await Self.eventually { budget.waiting == 2 })
 
         b.task.cancel()
