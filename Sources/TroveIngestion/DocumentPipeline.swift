@@ -204,24 +204,31 @@ final class DocumentPipeline: Service, Sendable {
             retry = self.cannotStart(documentID, error: error, firstAttempt: firstAttempt)
             return
         }
+        let pending = document
         do {
-            try await self.budget.withBytes(Int(clamping: document.sizeBytes)) {
-                do {
-                    document = try await self.setStatus(document, .processing)
-                } catch {
-                    retry = self.cannotStart(documentID, error: error, firstAttempt: firstAttempt)
-                    return
-                }
-                let attempt = Int(document.attempts)
-                do {
-                    try await self.runAttempt(document)
-                } catch {
-                    retry = await self.handleFailure(error, document: document, attempt: attempt, firstAttempt: firstAttempt)
-                }
+            retry = try await self.budget.withBytes(Int(clamping: pending.sizeBytes)) {
+                await self.attempt(pending, firstAttempt: firstAttempt)
             }
         } catch {
             // Cut short (shutdown) while waiting for room in the budget: the document is still
             // pending and is resumed at the next start.
+        }
+    }
+
+    /// Takes a pending document to `processing` and runs one attempt; when to queue it again,
+    /// if at all.
+    private func attempt(_ pending: Trove_V1_Document, firstAttempt: Int) async -> Retry? {
+        let document: Trove_V1_Document
+        do {
+            document = try await self.setStatus(pending, .processing)
+        } catch {
+            return self.cannotStart(pending.id, error: error, firstAttempt: firstAttempt)
+        }
+        do {
+            try await self.runAttempt(document)
+            return nil
+        } catch {
+            return await self.handleFailure(error, document: document, attempt: Int(document.attempts), firstAttempt: firstAttempt)
         }
     }
 
