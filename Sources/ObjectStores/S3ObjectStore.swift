@@ -161,8 +161,8 @@ public struct S3ObjectStore: ObjectStore {
 
                 // Copies `piece` into parts of exactly partSize (some S3-compatible stores insist
                 // on equal parts), starting the upload of each part as it fills. A part buffer is
-                // written in place, which keeps its memory when it comes back for the next part
-                // (appending to an emptied Data allocates anew).
+                // overwritten in place (same-length ranges), which keeps its memory when it comes
+                // back for the next part (appending to an emptied Data allocates anew).
                 func fill(_ piece: Data, uploadID: String) async throws {
                     var offset = piece.startIndex
                     while offset < piece.endIndex {
@@ -170,12 +170,7 @@ public struct S3ObjectStore: ObjectStore {
                             part = spareBuffers.popLast() ?? Data(count: partSize)
                         }
                         let count = min(partSize - partFill, piece.endIndex - offset)
-                        part.withUnsafeMutableBytes { target in
-                            piece.withUnsafeBytes { source in
-                                let from = offset - piece.startIndex
-                                target.baseAddress!.advanced(by: partFill).copyMemory(from: source.baseAddress!.advanced(by: from), byteCount: count)
-                            }
-                        }
+                        part.replaceSubrange(partFill..<(partFill + count), with: piece[offset..<(offset + count)])
                         partFill += count
                         offset += count
                         if partFill == partSize {
