@@ -152,7 +152,8 @@ let package = Package(
         ),
 
         // Distance kernels and the model's layer norm, softmax and GELU in C, compiled for AVX2/FMA
-        // and for the baseline, chosen at run time.
+        // and for the baseline, and its dense products over packed weights for AVX-512F; chosen
+        // at run time.
         .target(
             name: "CVectorKernels",
             cSettings: [.unsafeFlags(["-O3"])]

@@ -33,25 +33,39 @@ final class BertModel: @unchecked Sendable {
 
     private struct Layer {
         /// Query, key and value weights stacked into one [3·hidden, hidden] matrix: one GEMM for all three.
-        var qkvWeight: UnsafePointer<Float>
+        var qkvWeight: DenseWeight
         var qkvBias: UnsafePointer<Float>
-        var attentionOutputWeight: UnsafePointer<Float>
+        var attentionOutputWeight: DenseWeight
         var attentionOutputBias: UnsafePointer<Float>
         var attentionNormWeight: UnsafePointer<Float>
         var attentionNormBias: UnsafePointer<Float>
-        var intermediateWeight: UnsafePointer<Float>
+        var intermediateWeight: DenseWeight
         var intermediateBias: UnsafePointer<Float>
-        var outputWeight: UnsafePointer<Float>
+        var outputWeight: DenseWeight
         var outputBias: UnsafePointer<Float>
         var outputNormWeight: UnsafePointer<Float>
         var outputNormBias: UnsafePointer<Float>
     }
+
+    /// The weights of a dense layer, [outputs × inputs] as stored in the file, or packed in panels
+    /// for `trove_gemm_packed`.
+    private struct DenseWeight {
+        var values: UnsafePointer<Float>
+        var outputs: Int
+        var inputs: Int
+        var isPacked: Bool
+    }
+
+    /// Whether this CPU can run the dense products on packed weights (AVX-512F).
+    static let packedWeightsSupported = trove_gemm_packed_supported() != 0
 
     /// Whether layer norm, softmax and GELU (C kernels) run eight floats at a time with AVX2 and
     /// FMA; the portable path computes the same approximations.
     private static let kernelsUseAVX2 = trove_kernels_use_avx2()
 
     private let storage: UnsafeMutableBufferPointer<Float>
+    /// The dense layers' weights when they are packed; empty otherwise.
+    private let packedStorage: UnsafeMutableRawBufferPointer
     private let wordEmbeddings: UnsafePointer<Float>
     private let positionEmbeddings: UnsafePointer<Float>
     private let tokenTypeEmbeddings: UnsafePointer<Float>
@@ -60,30 +74,60 @@ final class BertModel: @unchecked Sendable {
     private let layers: [Layer]
 
     /// Loads the weights of a Hugging Face `BertModel` from a safetensors file, with or without
-    /// the `bert.` prefix that `BertFor…` checkpoints put on the names.
-    init(configuration: Configuration, weightsFile: URL) throws {
+    /// the `bert.` prefix that `BertFor…` checkpoints put on the names. With `packWeights` the
+    /// dense layers' weights are packed once here and their products run in Trove's AVX-512
+    /// kernel, which packs nothing per call; without it every product goes through OpenBLAS.
+    init(configuration: Configuration, weightsFile: URL, packWeights: Bool = BertModel.packedWeightsSupported) throws {
+        precondition(!packWeights || Self.packedWeightsSupported, "packed weights need AVX-512F")
         let file = try SafeTensorsFile(contentsOf: weightsFile)
         let prefix = file.tensors["embeddings.word_embeddings.weight"] == nil
             && file.tensors["bert.embeddings.word_embeddings.weight"] != nil ? "bert." : ""
 
         let hidden = configuration.hiddenSize
         let intermediate = configuration.intermediateSize
-        let perLayer = 3 * hidden * hidden + 3 * hidden + hidden * hidden + 3 * hidden
-            + 2 * intermediate * hidden + intermediate + 3 * hidden
+        // [outputs, inputs] of the dense weights of one layer.
+        let denseShapes = [(3 * hidden, hidden), (hidden, hidden), (intermediate, hidden), (hidden, intermediate)]
+        // Each packed matrix starts on a 64-byte boundary.
+        func packedCount(_ shape: (Int, Int)) -> Int { (trove_gemm_packed_count(shape.0, shape.1) + 15) / 16 * 16 }
+        let denseCount = denseShapes.reduce(0) { $0 + $1.0 * $1.1 }
+        let perLayer = 3 * hidden + 3 * hidden + intermediate + 3 * hidden + (packWeights ? 0 : denseCount)
         let total = (configuration.vocabularySize + configuration.maxPositions + configuration.typeVocabularySize + 2)
             * hidden + configuration.layerCount * perLayer
+        let packedTotal = packWeights ? configuration.layerCount * denseShapes.reduce(0) { $0 + packedCount($1) } : 0
         let storage = UnsafeMutableBufferPointer<Float>.allocate(capacity: total)
+        let packedStorage = UnsafeMutableRawBufferPointer.allocate(
+            byteCount: packedTotal * MemoryLayout<Float>.size, alignment: 64)
+        // A dense layer's weights on their way to being packed.
+        let unpacked = UnsafeMutableBufferPointer<Float>.allocate(capacity: packWeights ? denseShapes.map { $0.0 * $0.1 }.max()! : 0)
+        defer { unpacked.deallocate() }
         var next = storage.baseAddress!
-        func load(_ names: [String], shape: [Int]) throws -> UnsafePointer<Float> {
-            let start = next
+        var nextPacked = packedStorage.bindMemory(to: Float.self).baseAddress
+        func copy(_ names: [String], shape: [Int], to destination: UnsafeMutablePointer<Float>) throws {
+            var destination = destination
             for name in names {
                 let bytes = try file.floatTensor(prefix + name, shape: shape)
                 // The file is little-endian, as is every platform Trove builds for; copyMemory
                 // (memcpy) copes with any alignment.
-                UnsafeMutableRawPointer(next).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
-                next += shape.reduce(1, *)
+                UnsafeMutableRawPointer(destination).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+                destination += shape.reduce(1, *)
             }
+        }
+        func load(_ names: [String], shape: [Int]) throws -> UnsafePointer<Float> {
+            let start = next
+            try copy(names, shape: shape, to: start)
+            next += names.count * shape.reduce(1, *)
             return UnsafePointer(start)
+        }
+        /// The weights of one dense layer, stacked when there are several names of [rows, inputs] each.
+        func loadDense(_ names: [String], rows: Int, inputs: Int) throws -> DenseWeight {
+            let outputs = names.count * rows
+            guard packWeights, let packed = nextPacked else {
+                return DenseWeight(values: try load(names, shape: [rows, inputs]), outputs: outputs, inputs: inputs, isPacked: false)
+            }
+            try copy(names, shape: [rows, inputs], to: unpacked.baseAddress!)
+            trove_gemm_pack(unpacked.baseAddress!, inputs, outputs, inputs, packed)
+            nextPacked = packed + packedCount((outputs, inputs))
+            return DenseWeight(values: UnsafePointer(packed), outputs: outputs, inputs: inputs, isPacked: true)
         }
 
         do {
@@ -99,15 +143,15 @@ final class BertModel: @unchecked Sendable {
                 let attention = ["query", "key", "value"].map { p + "attention.self.\($0)" }
                 layers.append(
                     Layer(
-                        qkvWeight: try load(attention.map { $0 + ".weight" }, shape: [hidden, hidden]),
+                        qkvWeight: try loadDense(attention.map { $0 + ".weight" }, rows: hidden, inputs: hidden),
                         qkvBias: try load(attention.map { $0 + ".bias" }, shape: [hidden]),
-                        attentionOutputWeight: try load([p + "attention.output.dense.weight"], shape: [hidden, hidden]),
+                        attentionOutputWeight: try loadDense([p + "attention.output.dense.weight"], rows: hidden, inputs: hidden),
                         attentionOutputBias: try load([p + "attention.output.dense.bias"], shape: [hidden]),
                         attentionNormWeight: try load([p + "attention.output.LayerNorm.weight"], shape: [hidden]),
                         attentionNormBias: try load([p + "attention.output.LayerNorm.bias"], shape: [hidden]),
-                        intermediateWeight: try load([p + "intermediate.dense.weight"], shape: [intermediate, hidden]),
+                        intermediateWeight: try loadDense([p + "intermediate.dense.weight"], rows: intermediate, inputs: hidden),
                         intermediateBias: try load([p + "intermediate.dense.bias"], shape: [intermediate]),
-                        outputWeight: try load([p + "output.dense.weight"], shape: [hidden, intermediate]),
+                        outputWeight: try loadDense([p + "output.dense.weight"], rows: hidden, inputs: intermediate),
                         outputBias: try load([p + "output.dense.bias"], shape: [hidden]),
                         outputNormWeight: try load([p + "output.LayerNorm.weight"], shape: [hidden]),
                         outputNormBias: try load([p + "output.LayerNorm.bias"], shape: [hidden])
@@ -116,15 +160,21 @@ final class BertModel: @unchecked Sendable {
             self.layers = layers
         } catch {
             storage.deallocate()
+            packedStorage.deallocate()
             throw error
         }
         precondition(next == storage.baseAddress! + total, "weight layout and size disagree")
+        precondition(
+            nextPacked == packedStorage.bindMemory(to: Float.self).baseAddress.map { $0 + packedTotal },
+            "packed weight layout and size disagree")
         self.storage = storage
+        self.packedStorage = packedStorage
         self.configuration = configuration
     }
 
     deinit {
         storage.deallocate()
+        packedStorage.deallocate()
     }
 
     /// Runs the encoder over `sequences` (token ids, each at most `maxPositions` long), packed one
@@ -209,9 +259,7 @@ final class BertModel: @unchecked Sendable {
         for layer in layers {
             // Q, K and V of every token at once: [tokens × 3·hidden].
             fill(workspace.qkv, rows: tokens, with: layer.qkvBias, width: 3 * hidden)
-            gemmSplit(
-                parts: parts, m: tokens, n: 3 * hidden, k: hidden, a: workspace.hidden, lda: hidden, b: layer.qkvWeight, ldb: hidden,
-                transposeB: true, beta: 1, c: workspace.qkv, ldc: 3 * hidden)
+            dense(parts: parts, rows: tokens, input: workspace.hidden, weight: layer.qkvWeight, accumulatingInto: workspace.qkv)
 
             // Attention, per text and head, reading Q, K and V in place with a row stride. The
             // (text, head) pairs are dealt round-robin to the parts, each with its own scores.
@@ -236,26 +284,26 @@ final class BertModel: @unchecked Sendable {
 
             // Output projection, residual, layer norm.
             addRows(workspace.hidden, layer.attentionOutputBias, rows: tokens, width: hidden, into: workspace.scratch)
-            gemmSplit(
-                parts: parts, m: tokens, n: hidden, k: hidden, a: workspace.context, lda: hidden, b: layer.attentionOutputWeight,
-                ldb: hidden, transposeB: true, beta: 1, c: workspace.scratch, ldc: hidden)
+            dense(
+                parts: parts, rows: tokens, input: workspace.context, weight: layer.attentionOutputWeight,
+                accumulatingInto: workspace.scratch)
             layerNorm(
                 workspace.scratch, rows: tokens, parts: parts, weight: layer.attentionNormWeight, bias: layer.attentionNormBias,
                 into: workspace.hidden)
 
             // Feed-forward: hidden → intermediate (GELU) → hidden, residual, layer norm.
             fill(workspace.intermediate, rows: tokens, with: layer.intermediateBias, width: intermediate)
-            gemmSplit(
-                parts: parts, m: tokens, n: intermediate, k: hidden, a: workspace.hidden, lda: hidden, b: layer.intermediateWeight,
-                ldb: hidden, transposeB: true, beta: 1, c: workspace.intermediate, ldc: intermediate)
+            dense(
+                parts: parts, rows: tokens, input: workspace.hidden, weight: layer.intermediateWeight,
+                accumulatingInto: workspace.intermediate)
             let activations = workspace.intermediate
             forEachRowRange(tokens, parts: parts, cost: intermediate * 8) { rows in
                 trove_gelu(activations + rows.lowerBound * intermediate, rows.count * intermediate, Self.kernelsUseAVX2)
             }
             addRows(workspace.hidden, layer.outputBias, rows: tokens, width: hidden, into: workspace.scratch)
-            gemmSplit(
-                parts: parts, m: tokens, n: hidden, k: intermediate, a: workspace.intermediate, lda: intermediate,
-                b: layer.outputWeight, ldb: intermediate, transposeB: true, beta: 1, c: workspace.scratch, ldc: hidden)
+            dense(
+                parts: parts, rows: tokens, input: workspace.intermediate, weight: layer.outputWeight,
+                accumulatingInto: workspace.scratch)
             layerNorm(
                 workspace.scratch, rows: tokens, parts: parts, weight: layer.outputNormWeight, bias: layer.outputNormBias,
                 into: workspace.hidden)
@@ -275,19 +323,30 @@ final class BertModel: @unchecked Sendable {
             alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
     }
 
-    /// The same product split over the parts by columns of C — rows of the weights B, since
-    /// these products take Bᵀ — one single-threaded OpenBLAS call each. Splitting by rows of A
-    /// made every part pack all of B; for the few tokens of a query, packing the weights was
-    /// most of the work (half of a one-sentence pass went to `sgemm_incopy`).
-    private func gemmSplit(
-        parts: Int, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-        transposeB: Bool, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    /// output[rows × outputs] += input[rows × inputs] · weightᵀ, split over the parts by columns
+    /// of the output — rows of the weights — each part one single-threaded call. Splitting by
+    /// rows of the input made every part pack all of the weights for OpenBLAS; for the few tokens
+    /// of a query, that packing was most of the work (half of a one-sentence pass went to
+    /// `sgemm_incopy`). Packed weights are split on whole panels and packed no more.
+    private func dense(
+        parts: Int, rows: Int, input: UnsafePointer<Float>, weight: DenseWeight,
+        accumulatingInto output: UnsafeMutablePointer<Float>
     ) {
-        precondition(transposeB, "split by rows of B needs B transposed")
-        forEachRowRange(n, parts: parts, cost: m * k) { columns in
-            gemm(
-                m: m, n: columns.count, k: k, a: a, lda: lda, b: b + columns.lowerBound * ldb, ldb: ldb,
-                transposeB: true, beta: beta, c: c + columns.lowerBound, ldc: ldc)
+        let (outputs, inputs) = (weight.outputs, weight.inputs)
+        guard weight.isPacked else {
+            forEachRowRange(outputs, parts: parts, cost: rows * inputs) { columns in
+                gemm(
+                    m: rows, n: columns.count, k: inputs, a: input, lda: inputs, b: weight.values + columns.lowerBound * inputs,
+                    ldb: inputs, transposeB: true, beta: 1, c: output + columns.lowerBound, ldc: outputs)
+            }
+            return
+        }
+        let panel = Int(TROVE_GEMM_PANEL)
+        let panels = (outputs + panel - 1) / panel
+        forEachRowRange(panels, parts: parts, cost: rows * inputs * panel) { panelRange in
+            let first = panelRange.lowerBound * panel
+            let end = min(panelRange.upperBound * panel, outputs)
+            trove_gemm_packed(rows, end - first, inputs, input, inputs, weight.values + first * inputs, output + first, outputs)
         }
     }
 

@@ -21,11 +21,19 @@ public final class MiniLMEmbedder: Sendable {
         /// The most tokens one forward pass takes; larger batches run as several passes. Bounds
         /// the buffers a pass keeps: about 15 KiB per token.
         public var maxTokensPerPass: Int
+        /// Whether the dense layers run in Trove's AVX-512 kernel over weights packed once at
+        /// load (the default where the CPU has AVX-512F); `false`: every product through
+        /// OpenBLAS, which packs the weights again on each call.
+        public var packedWeights: Bool
 
         /// Creates a configuration.
-        public init(threadCount: Int? = nil, maxTokensPerPass: Int = 4096) {
+        public init(
+            threadCount: Int? = nil, maxTokensPerPass: Int = 4096, packedWeights: Bool = MiniLMEmbedder.packedWeightsSupported
+        ) {
+            precondition(!packedWeights || MiniLMEmbedder.packedWeightsSupported, "packedWeights needs a CPU with AVX-512F")
             self.threadCount = threadCount
             self.maxTokensPerPass = maxTokensPerPass
+            self.packedWeights = packedWeights
         }
     }
 
@@ -45,6 +53,9 @@ public final class MiniLMEmbedder: Sendable {
             self.isTruncated = isTruncated
         }
     }
+
+    /// Whether this CPU can run the dense layers over packed weights (it has AVX-512F).
+    public static var packedWeightsSupported: Bool { BertModel.packedWeightsSupported }
 
     /// The model's name as sentence-transformers publishes it.
     public static let modelID = "all-MiniLM-L6-v2"
@@ -95,7 +106,8 @@ public final class MiniLMEmbedder: Sendable {
         precondition(configuration.maxTokensPerPass >= maxTokens, "maxTokensPerPass must hold one whole text")
         openblas_set_num_threads(1)
         self.model = try BertModel(
-            configuration: bertConfiguration, weightsFile: modelDirectory.appendingPathComponent("model.safetensors"))
+            configuration: bertConfiguration, weightsFile: modelDirectory.appendingPathComponent("model.safetensors"),
+            packWeights: configuration.packedWeights)
         self.model.parallelism = configuration.threadCount ?? ProcessInfo.processInfo.activeProcessorCount
         self.tokenizer = tokenizer
         self.dimension = bertConfiguration.hiddenSize

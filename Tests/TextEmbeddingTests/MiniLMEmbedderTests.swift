@@ -33,6 +33,21 @@ struct MiniLMEmbedderTests {
         print("largest difference from sentence-transformers over \(references.count) texts: \(worst)")
     }
 
+    @Test(
+        "With every product through OpenBLAS the 24 texts match within 1e-5 too, and within 1e-6 of the packed path",
+        .enabled(if: MiniLMEmbedder.packedWeightsSupported, "without AVX-512F the default is already OpenBLAS for every product")
+    )
+    func unpackedWeights() throws {
+        let packed = try TestData.embedder.get()
+        let unpacked = try MiniLMEmbedder(modelDirectory: TestData.modelDirectory, configuration: .init(packedWeights: false))
+        let references = try TestData.referenceEmbeddings.get()
+        let texts = references.map(\.text)
+        for ((a, b), reference) in zip(zip(try unpacked.embed(texts), try packed.embed(texts)), references) {
+            #expect(maxAbsoluteDifference(a, reference.embedding) <= Self.tolerance, "\(reference.text.prefix(40).debugDescription)")
+            #expect(maxAbsoluteDifference(a, b.map(Double.init)) <= 1e-6, "\(reference.text.prefix(40).debugDescription)")
+        }
+    }
+
     @Test("One text at a time gives the batch's vectors")
     func singleMatchesBatch() throws {
         let embedder = try TestData.embedder.get()

@@ -1,0 +1,112 @@
+#include "trove_gemm.h"
+
+
+#define PANEL TROVE_GEMM_PANEL
+// Rows of A per kernel call: 12 rows × 2 vectors of 16 = 24 accumulators, plus the two weight
+// vectors and a broadcast, within AVX-512's 32 registers.
+#define ROWS 12
+// Depth of one pass over a panel: 384 × 32 floats (48 KiB) of weights stay in L2 while the
+// rows of A go by; the 12 × 384 floats of A (18 KiB) stay in L1 across the panels.
+#define DEPTH 384
+// Columns of C per sweep over the rows of A: 8 panels (384 KiB of weights at DEPTH) fit in L2.
+#define SWEEP (8 * PANEL)
+
+size_t trove_gemm_packed_count(size_t n, size_t k) {
+    return (n + PANEL - 1) / PANEL * PANEL * k;
+}
+
+void trove_gemm_pack(const float *b, size_t ldb, size_t n, size_t k, float *packed) {
+    size_t panels = (n + PANEL - 1) / PANEL;
+    for (size_t panel = 0; panel < panels; panel++) {
+        float *out = packed + panel * PANEL * k;
+        for (size_t row = 0; row < PANEL; row++) {
+            size_t source = panel * PANEL + row;
+            for (size_t depth = 0; depth < k; depth++) {
+                out[depth * PANEL + row] = source < n ? b[source * ldb + depth] : 0;
+            }
+        }
+    }
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+int trove_gemm_packed_supported(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+
+/// C[rows × up to 32] += A[rows × depth] · panel, the panel's `depth` × 32 weights in order;
+/// `low` and `high` mask the columns that exist in the left and right 16.
+__attribute__((target("avx512f"), always_inline)) static inline void panel_kernel(
+    const int rows, size_t depth, const float *a, size_t lda, const float *panel, float *c, size_t ldc,
+    __mmask16 low, __mmask16 high) {
+    __m512 left[ROWS], right[ROWS];
+    for (int row = 0; row < rows; row++) {
+        left[row] = _mm512_maskz_loadu_ps(low, c + row * ldc);
+        right[row] = _mm512_maskz_loadu_ps(high, c + row * ldc + 16);
+    }
+    for (size_t step = 0; step < depth; step++) {
+        __m512 weightsLow = _mm512_load_ps(panel + step * PANEL);
+        __m512 weightsHigh = _mm512_load_ps(panel + step * PANEL + 16);
+        for (int row = 0; row < rows; row++) {
+            __m512 value = _mm512_set1_ps(a[row * lda + step]);
+            left[row] = _mm512_fmadd_ps(value, weightsLow, left[row]);
+            right[row] = _mm512_fmadd_ps(value, weightsHigh, right[row]);
+        }
+    }
+    for (int row = 0; row < rows; row++) {
+        _mm512_mask_storeu_ps(c + row * ldc, low, left[row]);
+        _mm512_mask_storeu_ps(c + row * ldc + 16, high, right[row]);
+    }
+}
+
+// One copy of the kernel per row count, so that each unrolls with its accumulators in registers.
+#define KERNEL(rows) \
+    __attribute__((target("avx512f"))) static void kernel_##rows( \
+        size_t depth, const float *a, size_t lda, const float *panel, float *c, size_t ldc, __mmask16 low, __mmask16 high) { \
+        panel_kernel(rows, depth, a, lda, panel, c, ldc, low, high); \
+    }
+KERNEL(1) KERNEL(2) KERNEL(3) KERNEL(4) KERNEL(5) KERNEL(6)
+KERNEL(7) KERNEL(8) KERNEL(9) KERNEL(10) KERNEL(11) KERNEL(12)
+
+typedef void (*kernel_function)(size_t, const float *, size_t, const float *, float *, size_t, __mmask16, __mmask16);
+static const kernel_function kernels[ROWS + 1] = {
+    0, kernel_1, kernel_2, kernel_3, kernel_4, kernel_5, kernel_6,
+    kernel_7, kernel_8, kernel_9, kernel_10, kernel_11, kernel_12,
+};
+
+void trove_gemm_packed(
+    size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c, size_t ldc) {
+    for (size_t first = 0; first < k; first += DEPTH) {
+        size_t depth = k - first < DEPTH ? k - first : DEPTH;
+        for (size_t sweep = 0; sweep < n; sweep += SWEEP) {
+            size_t sweepEnd = n - sweep < SWEEP ? n : sweep + SWEEP;
+            for (size_t row = 0; row < m; row += ROWS) {
+                size_t rows = m - row < ROWS ? m - row : ROWS;
+                kernel_function kernel = kernels[rows];
+                for (size_t column = sweep; column < sweepEnd; column += PANEL) {
+                    size_t columns = sweepEnd - column < PANEL ? sweepEnd - column : PANEL;
+                    __mmask16 low = columns >= 16 ? 0xFFFF : (__mmask16)((1u << columns) - 1);
+                    __mmask16 high = columns <= 16 ? 0 : columns == PANEL ? 0xFFFF : (__mmask16)((1u << (columns - 16)) - 1);
+                    kernel(
+                        depth, a + row * lda + first, lda, packed + column * k + first * PANEL, c + row * ldc + column, ldc,
+                        low, high);
+                }
+            }
+        }
+    }
+}
+
+#else
+
+int trove_gemm_packed_supported(void) { return 0; }
+
+void trove_gemm_packed(
+    size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c, size_t ldc) {
+    // Never called: callers check trove_gemm_packed_supported() first.
+    (void)m, (void)n, (void)k, (void)a, (void)lda, (void)packed, (void)c, (void)ldc;
+    __builtin_trap();
+}
+
+#endif

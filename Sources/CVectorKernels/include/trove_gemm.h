@@ -1,0 +1,33 @@
+#ifndef TROVE_GEMM_H
+#define TROVE_GEMM_H
+
+#include <stddef.h>
+
+/// Dense products against a weight matrix packed once, for CPUs with AVX-512F.
+///
+/// The weights B are [n × k] row-major (one row per output, as BERT stores them), and a product
+/// is C[m × n] += A[m × k] · Bᵀ with A and C row-major. Packing lays B out in panels of
+/// `TROVE_GEMM_PANEL` rows, each stored k-major (the panel's 32 values for k = 0, then for k = 1, …),
+/// rows past n filled with zeros, so the kernel reads every weight once per row block, in order,
+/// with aligned loads, and nothing is packed per call.
+
+/// Rows of B in one panel; a split of the columns of C between threads falls on a multiple of it.
+#define TROVE_GEMM_PANEL 32
+
+/// Whether this CPU runs the packed products (AVX-512F); without it they must not be called.
+int trove_gemm_packed_supported(void);
+
+/// Floats a packed [n × k] matrix takes: n rounded up to whole panels, times k.
+size_t trove_gemm_packed_count(size_t n, size_t k);
+
+/// Packs B ([n × k], rows `ldb` floats apart) into `packed`, which holds
+/// `trove_gemm_packed_count(n, k)` floats and is 64-byte aligned.
+void trove_gemm_pack(const float *b, size_t ldb, size_t n, size_t k, float *packed);
+
+/// C[m × n] += A[m × k] · Bᵀ, with `packed` pointing at the panel of B's row 0 of this product:
+/// to compute columns from a multiple of `TROVE_GEMM_PANEL` onwards, offset `packed` by
+/// (first column / TROVE_GEMM_PANEL) · TROVE_GEMM_PANEL · k floats and `c` by the first column.
+void trove_gemm_packed(
+    size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c, size_t ldc);
+
+#endif
