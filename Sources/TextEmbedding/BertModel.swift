@@ -8,9 +8,10 @@ import Glibc
 import Darwin
 #endif
 
-/// A BERT encoder (post-layer-norm, absolute positions, exact-erf GELU) in F32, its matrix
-/// products through OpenBLAS. It returns the last hidden state of every token; pooling is the
-/// caller's.
+/// A BERT encoder (post-layer-norm, absolute positions, exact-erf GELU) in F32, its dense layers
+/// in Trove's AVX-512 kernel over weights packed at load where the CPU has AVX-512F, and every
+/// other matrix product through OpenBLAS. It returns the last hidden state of every token;
+/// pooling is the caller's.
 ///
 /// Sequences are packed one after another, without padding: every step but attention works on
 /// tokens one at a time, and attention runs per sequence over that sequence's tokens only. That

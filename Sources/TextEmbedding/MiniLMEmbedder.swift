@@ -9,7 +9,8 @@ import Synchronization
 /// Thread-safety: `Sendable`, and safe to call from any task or thread. One pass at a time runs
 /// the model, under a lock that guards the reused buffers: concurrent callers queue rather than
 /// each holding a copy of the buffers, and the parallelism is inside the pass, over `threadCount`
-/// threads that each call OpenBLAS single-threaded. Calls block their thread for the length of a pass (milliseconds to about a second
+/// threads that each run their products single-threaded (in Trove's AVX-512 kernel or in
+/// OpenBLAS). Calls block their thread for the length of a pass (milliseconds to about a second
 /// for a large batch); run them off latency-sensitive executors, and batch texts into one call
 /// rather than making many small ones.
 public final class MiniLMEmbedder: Sendable {
