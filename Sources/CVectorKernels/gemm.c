@@ -1,6 +1,5 @@
 #include "trove_gemm.h"
 
-
 #define PANEL TROVE_GEMM_PANEL
 // Rows of A per kernel call: 12 rows × 2 vectors of 16 = 24 accumulators, plus the two weight
 // vectors and a broadcast, within AVX-512's 32 registers.

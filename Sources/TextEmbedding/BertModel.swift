@@ -88,13 +88,11 @@ final class BertModel: @unchecked Sendable {
         let intermediate = configuration.intermediateSize
         // [outputs, inputs] of the dense weights of one layer.
         let denseShapes = [(3 * hidden, hidden), (hidden, hidden), (intermediate, hidden), (hidden, intermediate)]
-        // Each packed matrix starts on a 64-byte boundary.
-        func packedCount(_ shape: (Int, Int)) -> Int { (trove_gemm_packed_count(shape.0, shape.1) + 15) / 16 * 16 }
         let denseCount = denseShapes.reduce(0) { $0 + $1.0 * $1.1 }
         let perLayer = 3 * hidden + 3 * hidden + intermediate + 3 * hidden + (packWeights ? 0 : denseCount)
         let total = (configuration.vocabularySize + configuration.maxPositions + configuration.typeVocabularySize + 2)
             * hidden + configuration.layerCount * perLayer
-        let packedTotal = packWeights ? configuration.layerCount * denseShapes.reduce(0) { $0 + packedCount($1) } : 0
+        let packedTotal = packWeights ? configuration.layerCount * denseShapes.reduce(0) { $0 + trove_gemm_packed_count($1.0, $1.1) } : 0
         let storage = UnsafeMutableBufferPointer<Float>.allocate(capacity: total)
         let packedStorage = UnsafeMutableRawBufferPointer.allocate(
             byteCount: packedTotal * MemoryLayout<Float>.size, alignment: 64)
@@ -127,7 +125,8 @@ final class BertModel: @unchecked Sendable {
             }
             try copy(names, shape: [rows, inputs], to: unpacked.baseAddress!)
             trove_gemm_pack(unpacked.baseAddress!, inputs, outputs, inputs, packed)
-            nextPacked = packed + packedCount((outputs, inputs))
+            // Whole panels of 32 floats per step of depth: the next matrix starts 64-byte aligned too.
+            nextPacked = packed + trove_gemm_packed_count(outputs, inputs)
             return DenseWeight(values: UnsafePointer(packed), outputs: outputs, inputs: inputs, isPacked: true)
         }
 

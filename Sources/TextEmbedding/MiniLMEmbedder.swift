@@ -23,15 +23,15 @@ public final class MiniLMEmbedder: Sendable {
         /// the buffers a pass keeps: about 15 KiB per token.
         public var maxTokensPerPass: Int
         /// Whether the dense layers run in Trove's AVX-512 kernel over weights packed once at
-        /// load (the default where the CPU has AVX-512F); `false`: every product through
-        /// OpenBLAS, which packs the weights again on each call.
+        /// load (the default where the CPU has AVX-512F; `true` elsewhere stops the program when
+        /// the model loads); `false`: every product through OpenBLAS, which packs the weights
+        /// again on each call.
         public var packedWeights: Bool
 
         /// Creates a configuration.
         public init(
             threadCount: Int? = nil, maxTokensPerPass: Int = 4096, packedWeights: Bool = MiniLMEmbedder.packedWeightsSupported
         ) {
-            precondition(!packedWeights || MiniLMEmbedder.packedWeightsSupported, "packedWeights needs a CPU with AVX-512F")
             self.threadCount = threadCount
             self.maxTokensPerPass = maxTokensPerPass
             self.packedWeights = packedWeights
