@@ -1,6 +1,7 @@
 import COpenBLAS
 import CVectorKernels
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -181,41 +182,60 @@ final class BertModel: @unchecked Sendable {
     /// after another; returns the last hidden states, [total tokens × hidden], valid until the
     /// workspace's next use.
     ///
-    /// With enough texts, each thread encodes its own share of them from start to end, in a
-    /// workspace of its own, and nothing is shared until the rows are gathered: the threads never
-    /// wait for each other between steps. Fewer texts than that (one query, say) are split inside
-    /// each step instead: products by rows, attention by (text, head), element-wise steps by rows.
+    /// With enough texts, the threads encode groups of them from start to end, each group in the
+    /// workspace of the thread that took it, and nothing is shared until the rows are gathered:
+    /// the threads never wait for each other between steps. There are a few groups per thread,
+    /// of about equal tokens, taken one at a time as threads come free, so that a thread that got
+    /// cheaper texts (attention grows with the square of a text's length) or a slower core does
+    /// not leave the other waiting at the end. Fewer texts than that (one query, say) are split
+    /// inside each step instead: products by rows, attention by (text, head), element-wise steps
+    /// by rows.
     func encode(_ sequences: [[Int32]], workspace: Workspace) -> UnsafePointer<Float> {
         let parts = max(1, self.parallelism)
         guard parts > 1, sequences.count >= 2 * parts else {
             return self.encode(sequences, workspace: workspace, parts: parts)
         }
-        // Contiguous shares of about equal tokens, so the rows come out in order.
+        // Contiguous groups of about equal tokens, so that each group's rows are one range of
+        // the output.
         let tokens = sequences.reduce(0) { $0 + $1.count }
-        var shares: [Range<Int>] = []
+        let groupCount = min(sequences.count, Self.groupsPerThread * parts)
+        var groups: [(texts: Range<Int>, firstRow: Int)] = []
         var start = 0
+        var startRow = 0
         var counted = 0
         for (index, sequence) in sequences.enumerated() {
             counted += sequence.count
-            if counted * parts >= tokens * (shares.count + 1) || index == sequences.count - 1 {
-                shares.append(start..<(index + 1))
+            if counted * groupCount >= tokens * (groups.count + 1) || index == sequences.count - 1 {
+                groups.append((start..<(index + 1), startRow))
                 start = index + 1
+                startRow = counted
             }
         }
-        let longest = sequences.reduce(0) { max($0, $1.count) }
+        // The group with the longest text first: the costliest go first, the cheapest fill in.
+        let longestInGroup = groups.map { group in sequences[group.texts].reduce(0) { max($0, $1.count) } }
+        let order = groups.indices.sorted { longestInGroup[$0] > longestInGroup[$1] }
+        let longest = longestInGroup.max() ?? 0
         workspace.reserve(tokens: tokens, longestSequence: longest, parts: 1)
-        let threads = workspace.threadWorkspaces(shares.count)
+        let threads = workspace.threadWorkspaces(parts)
         let hidden = configuration.hiddenSize
         let output = workspace.hidden
-        concurrently(shares.count) { share in
-            let group = Array(sequences[shares[share]])
-            let states = self.encode(group, workspace: threads[share], parts: 1)
-            let firstRow = sequences[..<shares[share].lowerBound].reduce(0) { $0 + $1.count }
-            let rows = group.reduce(0) { $0 + $1.count }
-            (output + firstRow * hidden).update(from: states, count: rows * hidden)
+        let nextGroup = Atomic(0)
+        concurrently(parts) { part in
+            while true {
+                let taken = nextGroup.add(1, ordering: .relaxed).oldValue
+                guard taken < order.count else { return }
+                let group = groups[order[taken]]
+                let texts = Array(sequences[group.texts])
+                let states = self.encode(texts, workspace: threads[part], parts: 1)
+                let rows = texts.reduce(0) { $0 + $1.count }
+                (output + group.firstRow * hidden).update(from: states, count: rows * hidden)
+            }
         }
         return UnsafePointer(output)
     }
+
+    /// Groups of texts per thread in a pass that splits the texts between threads.
+    private static let groupsPerThread = 4
 
     /// One pass over `sequences`, each step split over `parts` threads.
     private func encode(_ sequences: [[Int32]], workspace: Workspace, parts: Int) -> UnsafePointer<Float> {

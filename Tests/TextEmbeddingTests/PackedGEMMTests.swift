@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// The AVX-512 product over packed weights against the same product in Double: every row count
-/// of the kernel and a remainder, column counts that end inside a panel's first or second half,
+/// of the kernel and a remainder, row counts over one block of rows and a remainder, column counts that end inside a panel's first or second half,
 /// depths below, at and over one pass, strided rows, and a split of the columns between two
 /// calls as the model's threads make it.
 @Suite(
@@ -24,8 +24,20 @@ struct PackedGEMMTests {
         arguments: [1, 5, 12, 13, 25, 40], [1, 16, 17, 31, 32, 33, 70, 290, 1152]
     )
     func matchesDouble(rows: Int, columns: Int) {
+        self.check(rows: rows, columns: columns, depths: [1, 7, 384, 500, 1536])
+    }
+
+    @Test(
+        "Row counts over a block of 96 rows, which the product takes one at a time",
+        arguments: [96, 97, 203], [33, 290]
+    )
+    func matchesDoubleOverBlocks(rows: Int, columns: Int) {
+        self.check(rows: rows, columns: columns, depths: [384, 500])
+    }
+
+    private func check(rows: Int, columns: Int, depths: [Int]) {
         var generator = Generator(state: UInt64(rows * 10_007 + columns))
-        for depth in [1, 7, 384, 500, 1536] {
+        for depth in depths {
             // Strides wider than the matrices, so that rows are not contiguous.
             let (lda, ldb, ldc) = (depth + 3, depth + 5, columns + 2)
             let a = (0..<(rows * lda)).map { _ in generator.next() }
