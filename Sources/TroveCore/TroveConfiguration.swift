@@ -44,7 +44,7 @@ public struct TroveConfiguration: Sendable {
             /// `endpoint/bucket/key` (MinIO and most self-hosted servers) or `bucket.endpoint/key`.
             public var pathStyle = true
             public var multipartThreshold = 16 << 20
-            public var partSize = 8 << 20
+            public var partSize = 5 << 20
             /// Parts uploaded, or ranges read, at once for one object.
             public var concurrency = 2
             public var connectTimeoutSeconds = 10
