@@ -11,7 +11,8 @@
 #define SWEEP (8 * PANEL)
 // Rows of A per block: the block's 96 × 384 floats (144 KiB) stay in L2 beside a sweep's weights
 // while the sweeps go by, and its rows of C across the passes over the depth. Without blocks, the
-// rows of A came from memory again for every sweep: 15 % slower for a share of 1,600 tokens.
+// rows of A came from memory again for every sweep: 98–101 GFLOP/s at 1,600 rows against 107–110
+// with them (~116 at 100 rows, which fit in L2 either way).
 #define BLOCK (8 * ROWS)
 
 size_t trove_gemm_packed_count(size_t n, size_t k) {
@@ -54,8 +55,9 @@ __attribute__((target("avx512f"), always_inline)) static inline void panel_kerne
     for (size_t step = 0; step < depth; step++) {
         __m512 weightsLow = _mm512_load_ps(panel + step * PANEL);
         __m512 weightsHigh = _mm512_load_ps(panel + step * PANEL + 16);
-        // One cache line of the next rows of A a step, row by row, until all `depth` floats of
-        // each of them are on their way.
+        // One cache line of the next rows of A a step, row by row, until `depth` floats of each
+        // are on their way (past a shorter last pass over the depth, a few lines too many: a
+        // prefetch never faults).
         if (step < nextRows * ((depth + 15) / 16)) {
             _mm_prefetch((const char *)(next + step % nextRows * lda + step / nextRows * 16), _MM_HINT_T0);
         }

@@ -23,8 +23,9 @@ public struct S3ObjectStore: ObjectStore {
         public var multipartThreshold: Int
         /// Size of each multipart part (S3's minimum is 5 MiB, except the last). S3 takes at most
         /// 10,000 parts, so an object may be up to 10,000 times this (48.8 GiB at the default).
-        /// Memory per upload is about `concurrency` + 1 parts: with 8 MiB parts the service grew
-        /// by 56–74 MiB while moving a 1 GiB object, with 5 MiB by 47–52, at the same speed.
+        /// An upload holds `concurrency` + 1 part buffers, beside what gRPC holds for the stream:
+        /// with 8 MiB parts the service grew by 56–74 MiB while moving a 1 GiB object, with 5 MiB
+        /// parts by 47–57, at the same speed.
         public var partSize: Int
         /// Bytes fetched per ranged GET when reading.
         public var readChunkSize: Int
