@@ -12,7 +12,8 @@
 // Rows of A per block: the block's 96 × 384 floats (144 KiB) stay in L2 beside a sweep's weights
 // while the sweeps go by, and its rows of C across the passes over the depth. Without blocks, the
 // rows of A came from memory again for every sweep: 98–101 GFLOP/s at 1,600 rows against 107–110
-// with them (~116 at 100 rows, which fit in L2 either way).
+// with them (~116 at 100 rows, which fit in L2 either way). A whole number of ROWS, so that only
+// the end of A cuts a kernel call's rows short.
 #define BLOCK (8 * ROWS)
 
 size_t trove_gemm_packed_count(size_t n, size_t k) {
@@ -99,7 +100,7 @@ void trove_gemm_packed(
             for (size_t sweep = 0; sweep < n; sweep += SWEEP) {
                 size_t sweepEnd = n - sweep < SWEEP ? n : sweep + SWEEP;
                 for (size_t row = block; row < blockEnd; row += ROWS) {
-                    size_t rows = blockEnd - row < ROWS ? blockEnd - row : ROWS;
+                    size_t rows = m - row < ROWS ? m - row : ROWS;
                     kernel_function kernel = kernels[rows];
                     // The rows of A after these: the next ones of the block, else the block's
                     // first for the next sweep, else for the next pass over the depth, else the
@@ -116,8 +117,7 @@ void trove_gemm_packed(
                         nextRow = block;
                         nextFirst = first + DEPTH;
                     }
-                    size_t nextEnd = nextRow < blockEnd ? blockEnd : m - nextRow < BLOCK ? m : nextRow + BLOCK;
-                    int nextRows = (int)(nextEnd - nextRow < ROWS ? nextEnd - nextRow : ROWS);
+                    int nextRows = (int)(m - nextRow < ROWS ? m - nextRow : ROWS);
                     const float *next = nextRows > 0 ? a + nextRow * lda + nextFirst : a;
                     for (size_t column = sweep; column < sweepEnd; column += PANEL) {
                         size_t columns = sweepEnd - column < PANEL ? sweepEnd - column : PANEL;

@@ -9,7 +9,7 @@ import SigV4
 /// `partSize` parts, up to `concurrency` of them in flight while the body keeps streaming in,
 /// aborted on any failure so no parts are left behind. Reads fetch ranges of `readChunkSize`,
 /// up to `concurrency` ahead of the reader. Memory per transfer is thus bounded by about
-/// `concurrency` parts or ranges, whatever the object's size.
+/// `concurrency` + 1 parts or `concurrency` ranges, whatever the object's size.
 ///
 /// The SHA-256 computed while streaming is stored as the user metadata `trove-sha256` and
 /// checked when an object is read whole. A multipart upload records it from the start when the
@@ -23,8 +23,7 @@ public struct S3ObjectStore: ObjectStore {
         public var multipartThreshold: Int
         /// Size of each multipart part (S3's minimum is 5 MiB, except the last). S3 takes at most
         /// 10,000 parts, so an object may be up to 10,000 times this (48.8 GiB at the default).
-        /// An upload holds `concurrency` + 1 part buffers, beside what gRPC holds for the stream:
-        /// with 8 MiB parts the service grew by 56–74 MiB while moving a 1 GiB object, with 5 MiB
+        /// With 8 MiB parts the service grew by 56–74 MiB while moving a 1 GiB object, with 5 MiB
         /// parts by 47–57, at the same speed.
         public var partSize: Int
         /// Bytes fetched per ranged GET when reading.

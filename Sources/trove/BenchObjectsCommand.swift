@@ -97,14 +97,11 @@ struct BenchObjectsCommand: AsyncParsableCommand {
                 var trove: [Transfer] = []
                 var copy: [Transfer] = []
                 for round in 0..<self.rounds {
-                    // The two take turns at going first (see `rounds`).
-                    if round % 2 == 0 {
-                        trove.append(try await service.transfer(benchCase, bucket: "bench"))
-                        copy.append(try fileCopy(benchCase, directory: copies))
-                    } else {
-                        copy.append(try fileCopy(benchCase, directory: copies))
-                        trove.append(try await service.transfer(benchCase, bucket: "bench"))
-                    }
+                    try await takingTurns(
+                        round: round,
+                        trove: { trove.append(try await service.transfer(benchCase, bucket: "bench")) },
+                        direct: { copy.append(try fileCopy(benchCase, directory: copies)) }
+                    )
                 }
                 rows.append(ResultRow(benchCase: benchCase, backend: "filesystem", peer: "file copy", trove: .median(trove), direct: .median(copy)))
             }
@@ -131,20 +128,19 @@ struct BenchObjectsCommand: AsyncParsableCommand {
             var trove: [String: [Transfer]] = [:]
             var boto3: [String: [Transfer]] = [:]
             for round in 0..<self.rounds {
-                // The two take turns at going first (see `rounds`).
-                if round % 2 == 1 {
-                    for (name, result) in try runBoto3(endpoint: endpoint, cases: cases) {
-                        boto3[name, default: []].append(result)
+                try await takingTurns(
+                    round: round,
+                    trove: {
+                        for benchCase in cases {
+                            trove[benchCase.name, default: []].append(try await service.transfer(benchCase, bucket: "bench-trove"))
+                        }
+                    },
+                    direct: {
+                        for (name, result) in try runBoto3(endpoint: endpoint, cases: cases) {
+                            boto3[name, default: []].append(result)
+                        }
                     }
-                }
-                for benchCase in cases {
-                    trove[benchCase.name, default: []].append(try await service.transfer(benchCase, bucket: "bench-trove"))
-                }
-                if round % 2 == 0 {
-                    for (name, result) in try runBoto3(endpoint: endpoint, cases: cases) {
-                        boto3[name, default: []].append(result)
-                    }
-                }
+                )
             }
             for benchCase in cases {
                 guard let direct = boto3[benchCase.name], direct.count == self.rounds else {
@@ -295,6 +291,20 @@ private func writeRandomFile(_ path: String, bytes: Int) throws {
         let chunk = try random.read(upToCount: min(remaining, 1 << 20)) ?? Data()
         try output.write(contentsOf: chunk)
         remaining -= chunk.count
+    }
+}
+
+/// Runs one round of trove's transfers and the direct path's, trove first in even rounds and
+/// second in odd ones (see `BenchObjectsCommand.rounds`).
+private func takingTurns(
+    round: Int, trove: () async throws -> Void, direct: () async throws -> Void
+) async throws {
+    if round % 2 == 0 {
+        try await trove()
+        try await direct()
+    } else {
+        try await direct()
+        try await trove()
     }
 }
 

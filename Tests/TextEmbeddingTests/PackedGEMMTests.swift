@@ -3,9 +3,9 @@ import Foundation
 import Testing
 
 /// The AVX-512 product over packed weights against the same product in Double: every row count
-/// of the kernel and a remainder, row counts over one block of rows and a remainder, column counts that end inside a panel's first or second half,
-/// depths below, at and over one pass, strided rows, and a split of the columns between two
-/// calls as the model's threads make it.
+/// of the kernel and a remainder, row counts over one block of rows and a remainder, column
+/// counts that end inside a panel's first or second half, depths below, at and over one pass,
+/// strided rows, and a split of the columns between two calls as the model's threads make it.
 @Suite(
     "Packed dense products",
     .enabled(if: trove_gemm_packed_supported() != 0, "this CPU has no AVX-512F: the model runs every product through OpenBLAS")
