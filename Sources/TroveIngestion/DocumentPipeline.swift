@@ -227,6 +227,19 @@ final class DocumentPipeline: Service, Sendable {
         do {
             try await self.runAttempt(document)
             return nil
+        } catch let error as UnconfirmedCompletion {
+            // The change to `completed` may have been made with only its answer lost (the
+            // metadata service killed between committing and answering). Undoing the attempt's
+            // writes now could leave a completed document without its vectors, so nothing is
+            // undone: the document is read again later — completed, it is done; still
+            // processing, it is taken up as interrupted and the next attempt replaces the writes.
+            guard !Task.isCancelled else { return nil }
+            self.logger.warning(
+                "cannot confirm that a document was completed; reading it again later",
+                metadata: ["document": "\(document.id)", "error": "\(error.underlying)"]
+            )
+            let attemptsInRun = Int(document.attempts) - firstAttempt + 1
+            return Retry(delay: min(self.backoff(retry: attemptsInRun), .seconds(30)), firstAttempt: firstAttempt + 1)
         } catch {
             return await self.handleFailure(error, document: document, attempt: Int(document.attempts), firstAttempt: firstAttempt)
         }
@@ -284,13 +297,13 @@ final class DocumentPipeline: Service, Sendable {
         let chunks = try await self.timed(.chunk) {
             try await Chunker(policy: policy).chunk(text, countTokens: counter)
         }
-        if chunks.isEmpty {
-            try await self.complete(document, chunks: 0, message: "no text to embed")
-            return
-        }
         // A previous attempt (cut short, or with other options) may have left vectors and chunks.
         if document.attempts > 1 || document.chunkCount > 0 {
             try await self.removeWrites(of: document)
+        }
+        if chunks.isEmpty {
+            try await self.complete(document, chunks: 0, message: "no text to embed")
+            return
         }
 
         let total = UInt32(chunks.count)
@@ -461,8 +474,15 @@ final class DocumentPipeline: Service, Sendable {
         }
     }
 
+    /// Moves the document to `completed`; throws `UnconfirmedCompletion` when the change may have
+    /// been made although no answer said so.
     private func complete(_ document: Trove_V1_Document, chunks: UInt32, message: String?) async throws {
-        let completed = try await self.setStatus(document, .completed, message: message)
+        let completed: Trove_V1_Document
+        do {
+            completed = try await self.setStatus(document, .completed, message: message)
+        } catch let error as RPCError where UnconfirmedCompletion.outcomeUnknown(error.code) {
+            throw UnconfirmedCompletion(underlying: error)
+        }
         Counter(label: TroveMetrics.documentsIngested, dimensions: [("outcome", "completed")]).increment()
         self.cache.invalidate(collection: document.collection)
         self.publish(completed, .completed, done: chunks, total: chunks, message: message ?? "")
@@ -598,6 +618,23 @@ final class DocumentPipeline: Service, Sendable {
     private func record(_ stage: Stage, since start: ContinuousClock.Instant) {
         let elapsed = ContinuousClock.now - start
         self.state.withLock { $0.stageTime[stage, default: .zero] += elapsed }
+    }
+}
+
+/// The change of a document to `completed` failed in a way that does not say whether the
+/// metadata service made it: the call was cut off, timed out or failed inside the service.
+struct UnconfirmedCompletion: Error {
+    var underlying: RPCError
+
+    /// Codes after which the change may or may not have been made; the others are the service's
+    /// answer that it refused it.
+    static func outcomeUnknown(_ code: RPCError.Code) -> Bool {
+        switch code {
+        case .unavailable, .deadlineExceeded, .cancelled, .unknown, .internalError, .dataLoss:
+            return true
+        default:
+            return false
+        }
     }
 }
 

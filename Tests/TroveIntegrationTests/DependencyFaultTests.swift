@@ -1,4 +1,6 @@
 import Foundation
+import Glibc
+import Synchronization
 import GRPCCore
 import Testing
 import TroveContracts
@@ -135,5 +137,85 @@ struct DependencyFaultTests {
             #expect(hits.first?.filename == "bicycle.txt")
             try await expectConsistent(collection: "stalled", documents: 2, client: client)
         }
+    }
+
+    @Test("The metadata service's answer to a document's completion lost after it was made: the document stays completed with every chunk and vector")
+    func lostCompletionAnswer() async throws {
+        let base = FileManager.default.temporaryDirectory.path + "/trove-lost-answer-" + UUID().uuidString
+        var environment = ["TROVE_EMBEDDING_PROVIDER": "hashing", "TROVE_INGESTION_RETRY_BACKOFF_MS": "100"]
+        let services = try await TroveProcess.startEach(dataDirectory: base, environment: &environment)
+        defer {
+            for service in services { service.signal(SIGKILL) }
+            try? FileManager.default.removeItem(atPath: base)
+        }
+        let (metadata, vectorSearch) = (services[0], services[3])
+
+        // The first answer to each document's change to `completed` is lost on the way back
+        // to the ingestion service, as when the metadata service dies right after committing.
+        let lost = LostAnswers()
+        let texts = (0..<3).map { index in
+            (0..<12).map { "Document \(index), sentence \($0): the metadata service commits the change but its answer never arrives." }
+                .joined(separator: " ")
+        }
+        @Sendable func ingestAll(_ ingestion: TroveProcess) async throws -> [String] {
+            try await withClient(ingestion) { client in
+                let api = Trove_V1_Ingestion.Client(wrapping: client)
+                _ = try await api.createCollection(.with { $0.name = "lost" })
+                var ids: [String] = []
+                for (index, text) in texts.enumerated() {
+                    ids.append(try await api.ingest(collection: "lost", filename: "doc-\(index).txt", Data(text.utf8)).documentID)
+                }
+                for id in ids {
+                    let document = try await api.waitUntilSettled(id, timeout: .seconds(60))
+                    #expect(document.status == .completed, "\(document.filename): \(document.errorMessage)")
+                }
+                return ids
+            }
+        }
+        let ids = try await AnswerLosingProxy.serving(to: metadata, methods: Trove_V1_Metadata.Method.descriptors) { method, message in
+            guard method == Trove_V1_Metadata.Method.UpdateDocumentStatus.descriptor,
+                let request = try? Trove_V1_UpdateDocumentStatusRequest(serializedBytes: message),
+                request.status == .completed
+            else { return false }
+            return lost.documents.withLock { $0.insert(request.id).inserted }
+        } _: { port in
+            environment["TROVE_METADATA_ADDRESS"] = "127.0.0.1:\(port)"
+            let ingestion = try await TroveProcess.start(role: "ingestion", dataDirectory: base, environment: environment)
+            // Gone before the proxy stops: a call arriving at a proxy that is shutting down can
+            // crash the test process (NIOAsyncWriter deinited without finish()).
+            func stopIngestion() async {
+                ingestion.signal(SIGKILL)
+                _ = try? await ingestion.waitForExit()
+            }
+            let ids: [String]
+            do {
+                ids = try await ingestAll(ingestion)
+            } catch {
+                await stopIngestion()
+                throw error
+            }
+            await stopIngestion()
+            return ids
+        }
+        #expect(lost.documents.withLock { $0 } == Set(ids), "each document's completion lost its answer once")
+
+        try await withClient(metadata) { metadataClient in
+            for id in ids {
+                let document = try await Trove_V1_Metadata.Client(wrapping: metadataClient).getDocument(.with {
+                    $0.id = id
+                    $0.includeChunks = true
+                })
+                #expect(document.document.status == .completed)
+                #expect(!document.chunks.isEmpty, "\(document.document.filename) kept its chunks")
+            }
+            try await withClient(vectorSearch) { vectorClient in
+                try await expectConsistent(collection: "lost", documents: ids.count, metadata: metadataClient, vectors: vectorClient)
+            }
+        }
+    }
+
+    /// The documents whose completion has lost its answer.
+    final class LostAnswers: Sendable {
+        let documents = Mutex<Set<String>>([])
     }
 }
