@@ -251,6 +251,8 @@ struct BenchANNCommand: AsyncParsableCommand {
     /// through gRPC's in-process transport.
     struct InProcessLatency {
         var engineP50: Double
+        /// The service's search method called directly: its own code, without gRPC.
+        var handlerP50: Double
         var p50: Double
         var p99: Double
         /// DescribeCollection: gRPC's round trip with next to no work in the handler.
@@ -303,9 +305,9 @@ struct BenchANNCommand: AsyncParsableCommand {
                     let vectors = Trove_V1_VectorSearch.Client(wrapping: client)
                     try await self.load(dataset, into: vectors, ef: ef)
                     let collection = try store.collection("bench")
-                    let (recall, twoCPUs) = try await self.timeInProcess(dataset, collection, vectors)
+                    let (recall, twoCPUs) = try await self.timeInProcess(dataset, collection, service, vectors)
                     let oneCPU = try await CPUAffinity.withAllThreads(onCPU: 0) {
-                        try await self.timeInProcess(dataset, collection, vectors).latency
+                        try await self.timeInProcess(dataset, collection, service, vectors).latency
                     }
                     return (recall, twoCPUs, oneCPU)
                 }
@@ -328,23 +330,60 @@ struct BenchANNCommand: AsyncParsableCommand {
         }
     }
 
-    /// The engine, the searches through the in-process transport and the empty call, one after
-    /// the other on the same collection; and the searches' recall.
+    /// The engine, the service's method called directly, the search through the in-process
+    /// transport and an empty call, interleaved so that the machine's drift over the run weighs
+    /// on all four alike; each works through every query once, a quarter of the set apart, so
+    /// that none runs a query another has just brought into the caches. And the recall.
     private func timeInProcess<Transport: ClientTransport>(
         _ dataset: ANNDataset,
         _ collection: VectorCollection,
+        _ service: VectorSearchService,
         _ vectors: Trove_V1_VectorSearch.Client<Transport>
     ) async throws -> (recall: Double, latency: InProcessLatency) {
-        let engine = try await self.timed(dataset) { position in
-            let results = try collection.search(VectorQuery(vector: Array(dataset.query(position)), k: Self.k))
-            return Self.hits(results.map(\.id), position: position, dataset: dataset)
+        let context = ServerContext(
+            descriptor: Trove_V1_VectorSearch.Method.Search.descriptor,
+            remotePeer: "bench",
+            localPeer: "bench",
+            cancellation: ServerContext.RPCCancellationHandle()
+        )
+        let clock = ContinuousClock()
+        var times = (engine: [Double](), handler: [Double](), search: [Double](), empty: [Double]())
+        var hits = 0
+        let count = dataset.queryCount
+        for round in 0..<2 {
+            for position in 0..<count {
+                let request = Self.searchRequest(dataset, position)
+                let engineQuery = VectorQuery(vector: Array(dataset.query((position + count / 4) % count)), k: Self.k)
+                let handlerRequest = Self.searchRequest(dataset, (position + count / 2) % count)
+                let started = clock.now
+                _ = try collection.search(engineQuery)
+                let engineDone = clock.now
+                _ = try await service.search(request: handlerRequest, context: context)
+                let handlerDone = clock.now
+                let response = try await vectors.search(request)
+                let searchDone = clock.now
+                _ = try await vectors.describeCollection(.with { $0.name = "bench" })
+                let emptyDone = clock.now
+                guard round == 1 else { continue }  // The first round warms caches and connections.
+                times.engine.append((engineDone - started).seconds)
+                times.handler.append((handlerDone - engineDone).seconds)
+                times.search.append((searchDone - handlerDone).seconds)
+                times.empty.append((emptyDone - searchDone).seconds)
+                hits += Self.hits(response.results.map(\.id), position: position, dataset: dataset)
+            }
         }
-        let searches = try await self.timeSearches(dataset, vectors)
-        let emptyCalls = try await self.timed(dataset) { _ in
-            _ = try await vectors.describeCollection(.with { $0.name = "bench" })
-            return 0
-        }
-        return (searches.recall, InProcessLatency(engineP50: engine.p50Us, p50: searches.p50Us, p99: searches.p99Us, emptyCallP50: emptyCalls.p50Us))
+        func row(_ times: [Double]) -> Row { Self.row(ef: 0, times: times, hits: 0, k: Self.k) }
+        let search = row(times.search)
+        return (
+            Double(hits) / Double(times.search.count * Self.k),
+            InProcessLatency(
+                engineP50: row(times.engine).p50Us,
+                handlerP50: row(times.handler).p50Us,
+                p50: search.p50Us,
+                p99: search.p99Us,
+                emptyCallP50: row(times.empty).p50Us
+            )
+        )
     }
 
     private func load<Transport: ClientTransport>(_ dataset: ANNDataset, into vectors: Trove_V1_VectorSearch.Client<Transport>, ef: Int) async throws {
@@ -381,12 +420,16 @@ struct BenchANNCommand: AsyncParsableCommand {
     /// The queries one at a time through the service.
     private func timeSearches<Transport: ClientTransport>(_ dataset: ANNDataset, _ vectors: Trove_V1_VectorSearch.Client<Transport>) async throws -> Row {
         try await self.timed(dataset) { position in
-            let response = try await vectors.search(.with {
-                $0.collection = "bench"
-                $0.vector = Array(dataset.query(position))
-                $0.k = UInt32(Self.k)
-            })
+            let response = try await vectors.search(Self.searchRequest(dataset, position))
             return Self.hits(response.results.map(\.id), position: position, dataset: dataset)
+        }
+    }
+
+    private static func searchRequest(_ dataset: ANNDataset, _ position: Int) -> Trove_V1_SearchVectorsRequest {
+        .with {
+            $0.collection = "bench"
+            $0.vector = Array(dataset.query(position))
+            $0.k = UInt32(Self.k)
         }
     }
 
@@ -468,13 +511,14 @@ struct BenchANNCommand: AsyncParsableCommand {
             func printInProcess(_ latency: InProcessLatency) {
                 print(padded("  engine (the service's collection)", 36) + "p50 \(number(latency.engineP50, 1)) µs")
                 print(
+                    padded("  the service's method, called", 36) + "p50 \(number(latency.handlerP50, 1)) µs"
+                        + " — its own code, without gRPC: \(number(latency.handlerP50 - latency.engineP50, 1)) µs over the engine"
+                )
+                print(
                     padded("  gRPC in-process transport", 36) + "p50 \(number(latency.p50, 1)) µs, p99 \(number(latency.p99, 1)) µs"
                         + " — \(number(latency.p50 - latency.engineP50, 1)) µs over the engine"
                 )
-                print(
-                    padded("  of which gRPC's round trip", 36) + "p50 \(number(latency.emptyCallP50, 1)) µs (DescribeCollection); "
-                        + "the service's own code adds \(number(latency.p50 - latency.engineP50 - latency.emptyCallP50, 1)) µs"
-                )
+                print(padded("  empty call (DescribeCollection)", 36) + "p50 \(number(latency.emptyCallP50, 1)) µs: gRPC's round trip alone")
             }
             print("")
             print("through the vector-search service, ef \(service.ef), one query at a time (recall \(number(service.recall, 4))):")
