@@ -256,7 +256,11 @@ public struct IngestionService: Trove_V1_Ingestion.SimpleServiceProtocol {
             }
         })
         let document = creation.document
-        if !creation.alreadyExisted {
+        if creation.alreadyExisted && document.status == .pending {
+            // A document created by a call whose answer was lost (the client sends it again) is
+            // in no queue yet; one already queued or in hand is not queued twice.
+            self.pipeline.enqueue(document.id, attempts: Int(document.attempts))
+        } else if !creation.alreadyExisted {
             self.pipeline.enqueue(document.id, attempts: 0)
             self.events.publish(.with {
                 $0.documentID = document.id
@@ -331,7 +335,10 @@ public struct IngestionService: Trove_V1_Ingestion.SimpleServiceProtocol {
     public func reprocessDocument(request: Trove_V1_ReprocessDocumentRequest, context: ServerContext) async throws -> Trove_V1_Document {
         try Self.checkDocumentID(request.documentID)
         var document = try await self.downstream.metadata.getDocument(.with { $0.id = request.documentID }).document
-        guard document.status == .completed || document.status == .failed else {
+        // A pending document is about to be processed anyway: the request is granted as it stands
+        // (a client resending a reprocess whose answer was lost finds it so, and the document is
+        // queued here in case the first call never got to it).
+        guard document.status == .completed || document.status == .failed || document.status == .pending else {
             throw RPCError(code: .failedPrecondition, message: "document \(document.id) is \(Self.name(of: document.status)); reprocess it once it is completed or failed")
         }
         if request.hasChunking {
@@ -344,12 +351,14 @@ public struct IngestionService: Trove_V1_Ingestion.SimpleServiceProtocol {
                 $0.chunking = request.chunking
             })
         }
-        document = try await self.downstream.metadata.updateDocumentStatus(.with {
-            $0.id = document.id
-            $0.status = .pending
-            $0.expectedVersion = document.version
-            $0.errorMessage = "reprocessing requested"
-        })
+        if document.status != .pending {
+            document = try await self.downstream.metadata.updateDocumentStatus(.with {
+                $0.id = document.id
+                $0.status = .pending
+                $0.expectedVersion = document.version
+                $0.errorMessage = "reprocessing requested"
+            })
+        }
         self.pipeline.enqueue(document.id, attempts: Int(document.attempts))
         return document
     }

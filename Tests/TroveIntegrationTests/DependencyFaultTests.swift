@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Synchronization
 import GRPCCore
+import GRPCNIOTransportHTTP2
 import Testing
 import TroveContracts
 import TroveTestSupport
@@ -141,6 +142,107 @@ struct DependencyFaultTests {
 
     @Test("The metadata service's answer to a document's completion lost after it was made: the document stays completed with every chunk and vector")
     func lostCompletionAnswer() async throws {
+        // The first answer to each document's change to `completed` is lost on the way back to
+        // the ingestion service, as when the metadata service dies right after committing.
+        let lost = LostAnswers()
+        let texts = (0..<3).map { index in
+            (0..<12).map { "Document \(index), sentence \($0): the metadata service commits the change but its answer never arrives." }
+                .joined(separator: " ")
+        }
+        let ids = try await Self.withMetadataLosingAnswers { method, message in
+            guard method == Trove_V1_Metadata.Method.UpdateDocumentStatus.descriptor,
+                let request = try? Trove_V1_UpdateDocumentStatusRequest(serializedBytes: message),
+                request.status == .completed
+            else { return false }
+            return lost.keys.withLock { $0.insert(request.id).inserted }
+        } ingesting: { api in
+            var ids: [String] = []
+            for (index, text) in texts.enumerated() {
+                ids.append(try await api.ingest(collection: "lost", filename: "doc-\(index).txt", Data(text.utf8)).documentID)
+            }
+            for id in ids {
+                let document = try await api.waitUntilSettled(id, timeout: .seconds(60))
+                #expect(document.status == .completed, "\(document.filename): \(document.errorMessage)")
+            }
+            return ids
+        } checking: { ids, metadata in
+            #expect(lost.keys.withLock { $0 } == Set(ids), "each document's completion lost its answer once")
+            for id in ids {
+                let document = try await metadata.getDocument(.with {
+                    $0.id = id
+                    $0.includeChunks = true
+                })
+                #expect(document.document.status == .completed)
+                #expect(!document.chunks.isEmpty, "\(document.document.filename) kept its chunks")
+            }
+        }
+        #expect(ids.count == texts.count)
+    }
+
+    @Test("Answers lost after a document was created and after a reprocess was granted: the client's retry finds the document pending, and it is processed")
+    func lostCreationAndReprocessAnswers() async throws {
+        // The first answer to creating each document, and to taking a document back to
+        // `pending` for a reprocess, is lost on the way back to the ingestion service.
+        let lost = LostAnswers()
+        let texts = (0..<2).map { index in
+            (0..<8).map { "Text \(index), line \($0): the document exists before anybody hears that it does." }.joined(separator: " ")
+        }
+        _ = try await Self.withMetadataLosingAnswers { method, message in
+            switch method {
+            case Trove_V1_Metadata.Method.CreateDocument.descriptor:
+                guard let request = try? Trove_V1_CreateDocumentRequest(serializedBytes: message) else { return false }
+                return lost.keys.withLock { $0.insert("create " + request.document.filename).inserted }
+            case Trove_V1_Metadata.Method.UpdateDocumentStatus.descriptor:
+                guard let request = try? Trove_V1_UpdateDocumentStatusRequest(serializedBytes: message),
+                    request.status == .pending, request.errorMessage == "reprocessing requested"
+                else { return false }
+                return lost.keys.withLock { $0.insert("reprocess " + request.id).inserted }
+            default:
+                return false
+            }
+        } ingesting: { api in
+            // The calls after a lost answer are sent again while UNAVAILABLE, as a client would:
+            // after such an answer the connections involved have been seen to reconnect, and a
+            // call made meanwhile fails with "subchannel isn't ready".
+            var ids: [String] = []
+            for (index, text) in texts.enumerated() {
+                let filename = "text-\(index).txt"
+                await #expect(throws: RPCError.self, "the first answer is lost") {
+                    try await api.ingest(collection: "lost", filename: filename, Data(text.utf8))
+                }
+                let again = try await ReliabilityTests.retrying {
+                    try await api.ingest(collection: "lost", filename: filename, Data(text.utf8))
+                }
+                #expect(again.duplicate, "the first call created the document")
+                ids.append(again.documentID)
+            }
+            for id in ids {
+                let document = try await api.waitUntilSettled(id, timeout: .seconds(30))
+                #expect(document.status == .completed, "\(document.filename) is \(document.status)")
+            }
+            await #expect(throws: RPCError.self, "the first answer is lost") {
+                try await api.reprocessDocument(.with { $0.documentID = ids[0] })
+            }
+            let reprocess = try await ReliabilityTests.retrying {
+                try await api.reprocessDocument(.with { $0.documentID = ids[0] })
+            }
+            #expect(reprocess.status == .pending)
+            let reprocessed = try await api.waitUntilSettled(ids[0], timeout: .seconds(30))
+            #expect(reprocessed.status == .completed, "\(reprocessed.filename) is \(reprocessed.status)")
+            #expect(reprocessed.attempts == 2)
+            return ids
+        } checking: { _, _ in }
+    }
+
+    /// Starts the four other services, and the ingestion service talking to the metadata service
+    /// through an `AnswerLosingProxy` that loses the answers `losesAnswer` picks; runs
+    /// `ingesting` with a collection "lost" made, then `checking` with the metadata service
+    /// directly, and checks that the stores agree.
+    private static func withMetadataLosingAnswers(
+        losesAnswer: @escaping @Sendable (MethodDescriptor, [UInt8]) -> Bool,
+        ingesting: @escaping @Sendable (Trove_V1_Ingestion.Client<HTTP2ClientTransport.Posix>) async throws -> [String],
+        checking: ([String], Trove_V1_Metadata.Client<HTTP2ClientTransport.Posix>) async throws -> Void
+    ) async throws -> [String] {
         let base = FileManager.default.temporaryDirectory.path + "/trove-lost-answer-" + UUID().uuidString
         var environment = ["TROVE_EMBEDDING_PROVIDER": "hashing", "TROVE_INGESTION_RETRY_BACKOFF_MS": "100"]
         let services = try await TroveProcess.startEach(dataDirectory: base, environment: &environment)
@@ -149,36 +251,7 @@ struct DependencyFaultTests {
             try? FileManager.default.removeItem(atPath: base)
         }
         let (metadata, vectorSearch) = (services[0], services[3])
-
-        // The first answer to each document's change to `completed` is lost on the way back
-        // to the ingestion service, as when the metadata service dies right after committing.
-        let lost = LostAnswers()
-        let texts = (0..<3).map { index in
-            (0..<12).map { "Document \(index), sentence \($0): the metadata service commits the change but its answer never arrives." }
-                .joined(separator: " ")
-        }
-        @Sendable func ingestAll(_ ingestion: TroveProcess) async throws -> [String] {
-            try await withClient(ingestion) { client in
-                let api = Trove_V1_Ingestion.Client(wrapping: client)
-                _ = try await api.createCollection(.with { $0.name = "lost" })
-                var ids: [String] = []
-                for (index, text) in texts.enumerated() {
-                    ids.append(try await api.ingest(collection: "lost", filename: "doc-\(index).txt", Data(text.utf8)).documentID)
-                }
-                for id in ids {
-                    let document = try await api.waitUntilSettled(id, timeout: .seconds(60))
-                    #expect(document.status == .completed, "\(document.filename): \(document.errorMessage)")
-                }
-                return ids
-            }
-        }
-        let ids = try await AnswerLosingProxy.serving(to: metadata, methods: Trove_V1_Metadata.Method.descriptors) { method, message in
-            guard method == Trove_V1_Metadata.Method.UpdateDocumentStatus.descriptor,
-                let request = try? Trove_V1_UpdateDocumentStatusRequest(serializedBytes: message),
-                request.status == .completed
-            else { return false }
-            return lost.documents.withLock { $0.insert(request.id).inserted }
-        } _: { port in
+        let ids = try await AnswerLosingProxy.serving(to: metadata, methods: Trove_V1_Metadata.Method.descriptors, losesAnswer: losesAnswer) { port in
             environment["TROVE_METADATA_ADDRESS"] = "127.0.0.1:\(port)"
             let ingestion = try await TroveProcess.start(role: "ingestion", dataDirectory: base, environment: environment)
             // Gone before the proxy stops: a call arriving at a proxy that is shutting down can
@@ -187,35 +260,30 @@ struct DependencyFaultTests {
                 ingestion.signal(SIGKILL)
                 _ = try? await ingestion.waitForExit()
             }
-            let ids: [String]
             do {
-                ids = try await ingestAll(ingestion)
+                let ids = try await withClient(ingestion) { client in
+                    let api = Trove_V1_Ingestion.Client(wrapping: client)
+                    _ = try await api.createCollection(.with { $0.name = "lost" })
+                    return try await ingesting(api)
+                }
+                await stopIngestion()
+                return ids
             } catch {
                 await stopIngestion()
                 throw error
             }
-            await stopIngestion()
-            return ids
         }
-        #expect(lost.documents.withLock { $0 } == Set(ids), "each document's completion lost its answer once")
-
         try await withClient(metadata) { metadataClient in
-            for id in ids {
-                let document = try await Trove_V1_Metadata.Client(wrapping: metadataClient).getDocument(.with {
-                    $0.id = id
-                    $0.includeChunks = true
-                })
-                #expect(document.document.status == .completed)
-                #expect(!document.chunks.isEmpty, "\(document.document.filename) kept its chunks")
-            }
+            try await checking(ids, Trove_V1_Metadata.Client(wrapping: metadataClient))
             try await withClient(vectorSearch) { vectorClient in
                 try await expectConsistent(collection: "lost", documents: ids.count, metadata: metadataClient, vectors: vectorClient)
             }
         }
+        return ids
     }
 
-    /// The documents whose completion has lost its answer.
+    /// What an `AnswerLosingProxy` has lost an answer for.
     final class LostAnswers: Sendable {
-        let documents = Mutex<Set<String>>([])
+        let keys = Mutex<Set<String>>([])
     }
 }
