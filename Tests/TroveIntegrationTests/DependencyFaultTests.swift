@@ -1,8 +1,8 @@
 import Foundation
-import Glibc
-import Synchronization
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import Glibc
+import Synchronization
 import Testing
 import TroveContracts
 import TroveTestSupport

@@ -36,9 +36,9 @@ struct AnswerLosingProxy: RegistrableRPCService {
         }
     }
 
-    /// Sends a call's messages upstream and returns the answers. An error status is passed on
-    /// without the upstream's trailers, which hold fields of their own (`grpc-status`, …) that
-    /// would break the proxy's answer.
+    /// Sends a call's messages upstream and returns the answers. An error is passed on as a new
+    /// one with the same status: passed on as it came, with the upstream's trailing metadata,
+    /// it reached the proxy's client as "Stream unexpectedly closed".
     private func passOn(_ messages: [[UInt8]], to method: MethodDescriptor) async throws -> [[UInt8]] {
         do {
             return try await self.upstream.bidirectionalStreaming(
