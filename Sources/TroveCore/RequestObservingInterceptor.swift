@@ -70,11 +70,19 @@ let maxErrorMessageLength = 1024
 /// X.", keeping the decoder's error as a cause the client never sees). A message longer than
 /// `maxErrorMessageLength` is cut in the middle of what it quoted: one quoting a request's
 /// 100 KB name would not fit a client's metadata limit, and the client would see
-/// RESOURCE_EXHAUSTED instead of the real status.
+/// RESOURCE_EXHAUSTED instead of the real status. An error passed on from another service's
+/// answer loses the fields of that answer's HTTP/2 headers (see `transportFields`).
 func clientError(_ error: any Error) -> any Error {
     var error = error
     if let refused = error as? RPCError, let cause = refused.cause as? BinaryDecodingError {
         error = RPCError(code: refused.code, message: refused.message + " " + cause.reason, metadata: refused.metadata, cause: cause)
+    }
+    if let passedOn = error as? RPCError, passedOn.metadata.contains(where: { isTransportField($0.key) }) {
+        var metadata = passedOn.metadata
+        for key in Set(passedOn.metadata.map(\.key).filter(isTransportField)) {
+            metadata.removeAllValues(forKey: key)
+        }
+        error = RPCError(code: passedOn.code, message: passedOn.message, metadata: metadata, cause: passedOn.cause)
     }
     let code: RPCError.Code
     let message: String
@@ -89,6 +97,17 @@ func clientError(_ error: any Error) -> any Error {
     let head = String(decoding: message.utf8.prefix(kept), as: UTF8.self)
     let tail = String(decoding: message.utf8.suffix(kept), as: UTF8.self)
     return RPCError(code: code, message: "\(head)…[\(cut) bytes cut]…\(tail)")
+}
+
+/// Fields of an answer's HTTP/2 headers rather than metadata of the call. grpc-swift's client
+/// keeps `:status` and `content-type` of an error answered without a body in the error's
+/// metadata; a service passing that error on as it came sent them back in its own trailers, and
+/// a pseudo-header there breaks the stream: the client got "UNAVAILABLE: Stream unexpectedly
+/// closed" instead of the status, and lost the connection with every call open on it.
+let transportFields: Set<String> = ["content-type", "te", "grpc-status", "grpc-message", "grpc-encoding", "grpc-accept-encoding"]
+
+func isTransportField(_ key: String) -> Bool {
+    key.hasPrefix(":") || transportFields.contains(key.lowercased())
 }
 
 extension BinaryDecodingError {

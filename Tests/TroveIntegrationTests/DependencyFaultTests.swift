@@ -201,18 +201,13 @@ struct DependencyFaultTests {
                 return false
             }
         } ingesting: { api in
-            // The calls after a lost answer are sent again while UNAVAILABLE, as a client would:
-            // after such an answer the connections involved have been seen to reconnect, and a
-            // call made meanwhile fails with "subchannel isn't ready".
             var ids: [String] = []
             for (index, text) in texts.enumerated() {
                 let filename = "text-\(index).txt"
                 await #expect(throws: RPCError.self, "the first answer is lost") {
                     try await api.ingest(collection: "lost", filename: filename, Data(text.utf8))
                 }
-                let again = try await ReliabilityTests.retrying {
-                    try await api.ingest(collection: "lost", filename: filename, Data(text.utf8))
-                }
+                let again = try await api.ingest(collection: "lost", filename: filename, Data(text.utf8))
                 #expect(again.duplicate, "the first call created the document")
                 ids.append(again.documentID)
             }
@@ -223,9 +218,7 @@ struct DependencyFaultTests {
             await #expect(throws: RPCError.self, "the first answer is lost") {
                 try await api.reprocessDocument(.with { $0.documentID = ids[0] })
             }
-            let reprocess = try await ReliabilityTests.retrying {
-                try await api.reprocessDocument(.with { $0.documentID = ids[0] })
-            }
+            let reprocess = try await api.reprocessDocument(.with { $0.documentID = ids[0] })
             #expect(reprocess.status == .pending)
             let reprocessed = try await api.waitUntilSettled(ids[0], timeout: .seconds(30))
             #expect(reprocessed.status == .completed, "\(reprocessed.filename) is \(reprocessed.status)")

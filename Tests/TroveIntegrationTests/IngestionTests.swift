@@ -643,3 +643,58 @@ func expectConsistent(
     let info = try await vectors.describeCollection(.with { $0.name = collection })
     #expect(info.count == UInt64(chunkTotal), "vectors in the collection vs chunks in metadata")
 }
+
+extension IngestionTests {
+    @Test("An error passed on from another service (NOT_FOUND from the metadata service) reaches the client as that status and leaves its connection, and a watch open on it, alone")
+    func passedOnErrorKeepsTheConnection() async throws {
+        let base = FileManager.default.temporaryDirectory.path + "/trove-passed-on-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        var environment = ["TROVE_EMBEDDING_PROVIDER": "hashing"]
+        let others = try await TroveProcess.startEach(dataDirectory: base, environment: &environment)
+        defer { for process in others { process.signal(SIGKILL) } }
+        let ingestion = try await TroveProcess.start(role: "ingestion", dataDirectory: base, environment: environment)
+        defer { ingestion.signal(SIGKILL) }
+
+        try await withClient(ingestion) { client in
+            let service = Trove_V1_Ingestion.Client(wrapping: client)
+            _ = try await service.createCollection(.with { $0.name = "passed-on" })
+            // A watch on this connection, open across the failing calls.
+            let (events, continuation) = AsyncStream.makeStream(of: Trove_V1_IngestionEvent.self)
+            let watch = Task {
+                try await service.watchIngestion(.with { $0.collection = "passed-on" }) { response in
+                    for try await event in response.messages {
+                        continuation.yield(event)
+                    }
+                }
+            }
+            defer { watch.cancel() }
+            // Until the watch is registered, an ingest may go unseen: ingest until an event comes.
+            var iterator = events.makeAsyncIterator()
+            let first = try await service.ingest(collection: "passed-on", filename: "first.txt", Data("The first text, before any error.".utf8))
+            #expect(await iterator.next()?.documentID != nil, "the watch delivers events")
+
+            // The ingestion service asks the metadata service, which answers NOT_FOUND; that
+            // status comes back, three times on the same connection.
+            for _ in 0..<3 {
+                await #expect {
+                    try await service.getDocumentStatus(.with { $0.documentID = UUID().uuidString.lowercased() })
+                } throws: { error in
+                    (error as? RPCError)?.code == .notFound
+                }
+            }
+            // The watch is still open and sees the next document; calls need no reconnection.
+            let second = try await service.ingest(
+                collection: "passed-on", filename: "second.txt", Data("The second text, after three errors.".utf8),
+                options: .deadline(.seconds(5)))
+            var seen = false
+            while let event = await iterator.next() {
+                if event.documentID == second.documentID {
+                    seen = true
+                    break
+                }
+            }
+            #expect(seen, "the watch saw the document ingested after the errors")
+            #expect(first.documentID != second.documentID)
+        }
+    }
+}

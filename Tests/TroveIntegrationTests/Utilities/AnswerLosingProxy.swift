@@ -37,8 +37,9 @@ struct AnswerLosingProxy: RegistrableRPCService {
     }
 
     /// Sends a call's messages upstream and returns the answers. An error is passed on as a new
-    /// one with the same status: passed on as it came, with the upstream's trailing metadata,
-    /// it reached the proxy's client as "Stream unexpectedly closed".
+    /// one with the same status and message: as it came, its metadata holds the upstream
+    /// answer's `:status` and `content-type`, which break the proxy's own answer (see
+    /// `transportFields` in TroveCore, which does the same for Trove's services).
     private func passOn(_ messages: [[UInt8]], to method: MethodDescriptor) async throws -> [[UInt8]] {
         do {
             return try await self.upstream.bidirectionalStreaming(
