@@ -647,15 +647,10 @@ func expectConsistent(
 extension IngestionTests {
     @Test("An error passed on from another service (NOT_FOUND from the metadata service) reaches the client as that status and leaves its connection, and a watch open on it, alone")
     func passedOnErrorKeepsTheConnection() async throws {
-        let base = FileManager.default.temporaryDirectory.path + "/trove-passed-on-" + UUID().uuidString
-        defer { try? FileManager.default.removeItem(atPath: base) }
-        var environment = ["TROVE_EMBEDDING_PROVIDER": "hashing"]
-        let others = try await TroveProcess.startEach(dataDirectory: base, environment: &environment)
-        defer { for process in others { process.signal(SIGKILL) } }
-        let ingestion = try await TroveProcess.start(role: "ingestion", dataDirectory: base, environment: environment)
-        defer { ingestion.signal(SIGKILL) }
+        let services = try await SeparateServices.start("passed-on")
+        defer { services.stop() }
 
-        try await withClient(ingestion) { client in
+        try await withClient(services.ingestion) { client in
             let service = Trove_V1_Ingestion.Client(wrapping: client)
             _ = try await service.createCollection(.with { $0.name = "passed-on" })
             // A watch on this connection, open across the failing calls.

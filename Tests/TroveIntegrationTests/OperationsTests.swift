@@ -87,13 +87,9 @@ struct OperationsTests {
 
     @Test("A client's deadline and request id reach every service a search calls, in their one-line request logs")
     func deadlineAndRequestIDPropagate() async throws {
-        let base = FileManager.default.temporaryDirectory.path + "/trove-scope-" + UUID().uuidString
-        defer { try? FileManager.default.removeItem(atPath: base) }
-        var environment = ["TROVE_EMBEDDING_PROVIDER": "hashing"]
-        var others = try await TroveProcess.startEach(dataDirectory: base, environment: &environment)
-        defer { for process in others { process.signal(SIGKILL) } }
-        let ingestionProcess = try await TroveProcess.start(role: "ingestion", dataDirectory: base, environment: environment)
-        others.append(ingestionProcess)
+        let services = try await SeparateServices.start("scope")
+        defer { services.stop() }
+        let (others, ingestionProcess) = (services.others, services.ingestion)
 
         let requestID = "trace-" + UUID().uuidString.prefix(8)
         let (echoed, firstHit, documentID): (String?, String?, String) = try await withClient(ingestionProcess) { client in

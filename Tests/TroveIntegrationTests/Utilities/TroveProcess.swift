@@ -152,6 +152,37 @@ final class TroveProcess: Sendable {
     }
 }
 
+/// The five services, each in its own process, sharing a new data directory; the ingestion
+/// service knows where the others listen.
+struct SeparateServices {
+    let dataDirectory: String
+    /// Metadata, object storage, embedding and vector search, in that order.
+    let others: [TroveProcess]
+    let ingestion: TroveProcess
+
+    /// Starts them in a directory named after `name` in the system's temporary directory.
+    static func start(_ name: String, environment: [String: String] = ["TROVE_EMBEDDING_PROVIDER": "hashing"]) async throws -> SeparateServices {
+        let base = FileManager.default.temporaryDirectory.path + "/trove-\(name)-" + UUID().uuidString
+        var environment = environment
+        let others = try await TroveProcess.startEach(dataDirectory: base, environment: &environment)
+        do {
+            let ingestion = try await TroveProcess.start(role: "ingestion", dataDirectory: base, environment: environment)
+            return SeparateServices(dataDirectory: base, others: others, ingestion: ingestion)
+        } catch {
+            for process in others { process.signal(SIGKILL) }
+            throw error
+        }
+    }
+
+    /// Kills every process and removes the data directory.
+    func stop() {
+        for process in self.others + [self.ingestion] {
+            process.signal(SIGKILL)
+        }
+        try? FileManager.default.removeItem(atPath: self.dataDirectory)
+    }
+}
+
 /// Lines written by a subprocess, collected as they arrive.
 private final class LineCollector: Sendable {
     private let text = Mutex("")
