@@ -3,6 +3,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import Glibc
 import SwiftProtobuf
+import Synchronization
 import Testing
 import TroveContracts
 import TroveTestSupport
@@ -654,19 +655,22 @@ extension IngestionTests {
             let service = Trove_V1_Ingestion.Client(wrapping: client)
             _ = try await service.createCollection(.with { $0.name = "passed-on" })
             // A watch on this connection, open across the failing calls.
-            let (events, continuation) = AsyncStream.makeStream(of: Trove_V1_IngestionEvent.self)
+            let watched = WatchedDocuments()
             let watch = Task {
                 try await service.watchIngestion(.with { $0.collection = "passed-on" }) { response in
                     for try await event in response.messages {
-                        continuation.yield(event)
+                        watched.ids.withLock { _ = $0.insert(event.documentID) }
                     }
                 }
             }
             defer { watch.cancel() }
-            // Until the watch is registered, an ingest may go unseen: ingest until an event comes.
-            var iterator = events.makeAsyncIterator()
-            let first = try await service.ingest(collection: "passed-on", filename: "first.txt", Data("The first text, before any error.".utf8))
-            #expect(await iterator.next()?.documentID != nil, "the watch delivers events")
+            // The watch has begun once a document ingested after it shows in it.
+            var begun = false
+            for index in 0..<20 where !begun {
+                let id = try await service.ingest(collection: "passed-on", filename: "first-\(index).txt", Data("Text \(index), before any error.".utf8)).documentID
+                begun = try await watched.wait(for: id, timeout: .milliseconds(500))
+            }
+            #expect(begun, "the watch delivers events")
 
             // The ingestion service asks the metadata service, which answers NOT_FOUND; that
             // status comes back, three times on the same connection.
@@ -677,19 +681,26 @@ extension IngestionTests {
                     (error as? RPCError)?.code == .notFound
                 }
             }
-            // The watch is still open and sees the next document; calls need no reconnection.
+            // The watch is still open and sees the next document.
             let second = try await service.ingest(
                 collection: "passed-on", filename: "second.txt", Data("The second text, after three errors.".utf8),
                 options: .deadline(.seconds(5)))
-            var seen = false
-            while let event = await iterator.next() {
-                if event.documentID == second.documentID {
-                    seen = true
-                    break
-                }
+            #expect(try await watched.wait(for: second.documentID, timeout: .seconds(10)), "the watch saw the document ingested after the errors")
+        }
+    }
+
+    /// The documents a watch has reported.
+    final class WatchedDocuments: Sendable {
+        let ids = Mutex<Set<String>>([])
+
+        /// Whether `id` shows up within `timeout`.
+        func wait(for id: String, timeout: Duration) async throws -> Bool {
+            let deadline = ContinuousClock.now + timeout
+            while ContinuousClock.now < deadline {
+                if self.ids.withLock({ $0.contains(id) }) { return true }
+                try await Task.sleep(for: .milliseconds(20))
             }
-            #expect(seen, "the watch saw the document ingested after the errors")
-            #expect(first.documentID != second.documentID)
+            return self.ids.withLock { $0.contains(id) }
         }
     }
 }
