@@ -77,12 +77,13 @@ func clientError(_ error: any Error) -> any Error {
     if let refused = error as? RPCError, let cause = refused.cause as? BinaryDecodingError {
         error = RPCError(code: refused.code, message: refused.message + " " + cause.reason, metadata: refused.metadata, cause: cause)
     }
-    if let passedOn = error as? RPCError, passedOn.metadata.contains(where: { isTransportField($0.key) }) {
-        var metadata = passedOn.metadata
-        for key in Set(passedOn.metadata.map(\.key).filter(isTransportField)) {
-            metadata.removeAllValues(forKey: key)
+    if let passedOn = error as? RPCError {
+        let fields = Set(passedOn.metadata.map(\.key).filter(isTransportField))
+        if !fields.isEmpty {
+            var metadata = passedOn.metadata
+            for key in fields { metadata.removeAllValues(forKey: key) }
+            error = RPCError(code: passedOn.code, message: passedOn.message, metadata: metadata, cause: passedOn.cause)
         }
-        error = RPCError(code: passedOn.code, message: passedOn.message, metadata: metadata, cause: passedOn.cause)
     }
     let code: RPCError.Code
     let message: String

@@ -238,8 +238,7 @@ final class DocumentPipeline: Service, Sendable {
                 "cannot confirm that a document was completed; reading it again later",
                 metadata: ["document": "\(document.id)", "error": "\(error.underlying)"]
             )
-            let attemptsInRun = Int(document.attempts) - firstAttempt + 1
-            return Retry(delay: min(self.backoff(retry: attemptsInRun), .seconds(30)), firstAttempt: firstAttempt + 1)
+            return self.uncountedRetry(after: Int(document.attempts) - firstAttempt + 1, firstAttempt: firstAttempt)
         } catch {
             return await self.handleFailure(error, document: document, attempt: Int(document.attempts), firstAttempt: firstAttempt)
         }
@@ -257,6 +256,12 @@ final class DocumentPipeline: Service, Sendable {
     private struct Retry {
         var delay: Duration
         var firstAttempt: Int
+    }
+
+    /// A retry that does not count the attempt against `maxAttempts` (a dependency away, an
+    /// outcome unknown): after the backoff for retry `retry`, at most 30 seconds.
+    private func uncountedRetry(after retry: Int, firstAttempt: Int) -> Retry {
+        Retry(delay: min(self.backoff(retry: retry), .seconds(30)), firstAttempt: firstAttempt + 1)
     }
 
     /// One attempt: the object back from storage → text → chunks → vectors → chunks saved → completed.
@@ -427,7 +432,7 @@ final class DocumentPipeline: Service, Sendable {
         let attemptsInRun = attempt - firstAttempt + 1
         let retry: Retry?
         if unreachable {
-            retry = Retry(delay: min(self.backoff(retry: attempt), .seconds(30)), firstAttempt: firstAttempt + 1)
+            retry = self.uncountedRetry(after: attempt, firstAttempt: firstAttempt)
         } else if retryable && attemptsInRun < self.configuration.maxAttempts {
             retry = Retry(delay: self.backoff(retry: attemptsInRun), firstAttempt: firstAttempt)
         } else {
@@ -456,7 +461,7 @@ final class DocumentPipeline: Service, Sendable {
             // document is still processing there; it is taken up again as interrupted.
             guard (error as? RPCError)?.code != .notFound else { return nil }
             self.logger.warning("cannot record a failed attempt", metadata: ["document": "\(document.id)", "error": "\(error)"])
-            return Retry(delay: min(self.backoff(retry: attemptsInRun), .seconds(30)), firstAttempt: firstAttempt + 1)
+            return self.uncountedRetry(after: attemptsInRun, firstAttempt: firstAttempt)
         }
     }
 

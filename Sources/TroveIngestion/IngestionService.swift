@@ -256,12 +256,13 @@ public struct IngestionService: Trove_V1_Ingestion.SimpleServiceProtocol {
             }
         })
         let document = creation.document
-        if creation.alreadyExisted && document.status == .pending {
-            // A document created by a call whose answer was lost (the client sends it again) is
-            // in no queue yet; one already queued or in hand is not queued twice.
+        // A new document is pending; so is one created by a call whose answer was lost (the
+        // client sends it again), which is in no queue yet. One already queued or in hand is not
+        // queued twice.
+        if document.status == .pending {
             self.pipeline.enqueue(document.id, attempts: Int(document.attempts))
-        } else if !creation.alreadyExisted {
-            self.pipeline.enqueue(document.id, attempts: 0)
+        }
+        if !creation.alreadyExisted {
             self.events.publish(.with {
                 $0.documentID = document.id
                 $0.collection = document.collection

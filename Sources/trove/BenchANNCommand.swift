@@ -247,8 +247,8 @@ struct BenchANNCommand: AsyncParsableCommand {
 
     // MARK: The service
 
-    /// One query at a time on the service's own collection: straight to the engine, and
-    /// through gRPC's in-process transport.
+    /// One query at a time on the service's own collection: straight to the engine, through the
+    /// service's search method called directly, and through gRPC's in-process transport.
     struct InProcessLatency {
         var engineP50: Double
         /// The service's search method called directly: its own code, without gRPC.

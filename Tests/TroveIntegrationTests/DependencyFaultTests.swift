@@ -2,7 +2,6 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Glibc
-import Synchronization
 import Testing
 import TroveContracts
 import TroveTestSupport
@@ -144,7 +143,7 @@ struct DependencyFaultTests {
     func lostCompletionAnswer() async throws {
         // The first answer to each document's change to `completed` is lost on the way back to
         // the ingestion service, as when the metadata service dies right after committing.
-        let lost = LostAnswers()
+        let lost = GatheredStrings()
         let texts = (0..<3).map { index in
             (0..<12).map { "Document \(index), sentence \($0): the metadata service commits the change but its answer never arrives." }
                 .joined(separator: " ")
@@ -154,7 +153,7 @@ struct DependencyFaultTests {
                 let request = try? Trove_V1_UpdateDocumentStatusRequest(serializedBytes: message),
                 request.status == .completed
             else { return false }
-            return lost.keys.withLock { $0.insert(request.id).inserted }
+            return lost.insert(request.id)
         } ingesting: { api in
             var ids: [String] = []
             for (index, text) in texts.enumerated() {
@@ -166,7 +165,7 @@ struct DependencyFaultTests {
             }
             return ids
         } checking: { ids, metadata in
-            #expect(lost.keys.withLock { $0 } == Set(ids), "each document's completion lost its answer once")
+            #expect(lost.all == Set(ids), "each document's completion lost its answer once")
             for id in ids {
                 let document = try await metadata.getDocument(.with {
                     $0.id = id
@@ -183,7 +182,7 @@ struct DependencyFaultTests {
     func lostCreationAndReprocessAnswers() async throws {
         // The first answer to creating each document, and to taking a document back to
         // `pending` for a reprocess, is lost on the way back to the ingestion service.
-        let lost = LostAnswers()
+        let lost = GatheredStrings()
         let texts = (0..<2).map { index in
             (0..<8).map { "Text \(index), line \($0): the document exists before anybody hears that it does." }.joined(separator: " ")
         }
@@ -191,12 +190,12 @@ struct DependencyFaultTests {
             switch method {
             case Trove_V1_Metadata.Method.CreateDocument.descriptor:
                 guard let request = try? Trove_V1_CreateDocumentRequest(serializedBytes: message) else { return false }
-                return lost.keys.withLock { $0.insert("create " + request.document.filename).inserted }
+                return lost.insert("create " + request.document.filename)
             case Trove_V1_Metadata.Method.UpdateDocumentStatus.descriptor:
                 guard let request = try? Trove_V1_UpdateDocumentStatusRequest(serializedBytes: message),
                     request.status == .pending, request.errorMessage == "reprocessing requested"
                 else { return false }
-                return lost.keys.withLock { $0.insert("reprocess " + request.id).inserted }
+                return lost.insert("reprocess " + request.id)
             default:
                 return false
             }
@@ -273,10 +272,5 @@ struct DependencyFaultTests {
             }
         }
         return ids
-    }
-
-    /// What an `AnswerLosingProxy` has lost an answer for.
-    final class LostAnswers: Sendable {
-        let keys = Mutex<Set<String>>([])
     }
 }

@@ -3,7 +3,6 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import Glibc
 import SwiftProtobuf
-import Synchronization
 import Testing
 import TroveContracts
 import TroveTestSupport
@@ -655,11 +654,11 @@ extension IngestionTests {
             let service = Trove_V1_Ingestion.Client(wrapping: client)
             _ = try await service.createCollection(.with { $0.name = "passed-on" })
             // A watch on this connection, open across the failing calls.
-            let watched = WatchedDocuments()
+            let watched = GatheredStrings()
             let watch = Task {
                 try await service.watchIngestion(.with { $0.collection = "passed-on" }) { response in
                     for try await event in response.messages {
-                        watched.ids.withLock { _ = $0.insert(event.documentID) }
+                        watched.insert(event.documentID)
                     }
                 }
             }
@@ -686,21 +685,6 @@ extension IngestionTests {
                 collection: "passed-on", filename: "second.txt", Data("The second text, after three errors.".utf8),
                 options: .deadline(.seconds(5)))
             #expect(try await watched.wait(for: second.documentID, timeout: .seconds(10)), "the watch saw the document ingested after the errors")
-        }
-    }
-
-    /// The documents a watch has reported.
-    final class WatchedDocuments: Sendable {
-        let ids = Mutex<Set<String>>([])
-
-        /// Whether `id` shows up within `timeout`.
-        func wait(for id: String, timeout: Duration) async throws -> Bool {
-            let deadline = ContinuousClock.now + timeout
-            while ContinuousClock.now < deadline {
-                if self.ids.withLock({ $0.contains(id) }) { return true }
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            return self.ids.withLock { $0.contains(id) }
         }
     }
 }

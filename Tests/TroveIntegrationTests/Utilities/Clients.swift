@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import Synchronization
 import TroveContracts
 
 /// Runs `body` with a plaintext HTTP/2 gRPC client connected to `process`.
@@ -41,6 +42,31 @@ extension CallOptions {
         var options = CallOptions.defaults
         options.timeout = timeout
         return options
+    }
+}
+
+/// Strings gathered from concurrent callbacks (ids a watch reported, answers a proxy lost).
+final class GatheredStrings: Sendable {
+    private let strings = Mutex<Set<String>>([])
+
+    /// Adds `string`; whether it was not there yet.
+    @discardableResult
+    func insert(_ string: String) -> Bool {
+        self.strings.withLock { $0.insert(string).inserted }
+    }
+
+    var all: Set<String> {
+        self.strings.withLock { $0 }
+    }
+
+    /// Whether `string` is there within `timeout`.
+    func wait(for string: String, timeout: Duration) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if self.all.contains(string) { return true }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return self.all.contains(string)
     }
 }
 
