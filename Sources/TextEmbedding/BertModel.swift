@@ -184,10 +184,11 @@ final class BertModel: @unchecked Sendable {
     ///
     /// With enough texts, the threads encode groups of them from start to end, each group in the
     /// workspace of the thread that took it, and nothing is shared until the rows are gathered:
-    /// the threads never wait for each other between steps. There are a few groups per thread,
-    /// of about equal tokens, taken one at a time as threads come free, so that a thread that got
-    /// cheaper texts (attention grows with the square of a text's length) or a slower core does
-    /// not leave the other waiting at the end. Fewer texts than that (one query, say) are split
+    /// the threads never wait for each other between steps. The groups are small (about
+    /// `groupTokens` tokens, at least `groupsPerThread` per thread) and taken one at a time as
+    /// threads come free, so that a thread that got cheaper texts (attention grows with the
+    /// square of a text's length) or a slower core does not leave the other waiting at the end.
+    /// Fewer texts than that (one query, say) are split
     /// inside each step instead: products by rows, attention by (text, head), element-wise steps
     /// by rows.
     func encode(_ sequences: [[Int32]], workspace: Workspace) -> UnsafePointer<Float> {
@@ -198,7 +199,8 @@ final class BertModel: @unchecked Sendable {
         // Contiguous groups of about equal tokens, so that each group's rows are one range of
         // the output.
         let tokens = sequences.reduce(0) { $0 + $1.count }
-        let groupCount = min(sequences.count, Self.groupsPerThread * parts)
+        let groupCount = min(
+            sequences.count, max(Self.groupsPerThread * parts, (tokens + Self.groupTokens - 1) / Self.groupTokens))
         var groups: [(texts: Range<Int>, firstRow: Int)] = []
         var start = 0
         var startRow = 0
@@ -234,8 +236,14 @@ final class BertModel: @unchecked Sendable {
         return UnsafePointer(output)
     }
 
-    /// Groups of texts per thread in a pass that splits the texts between threads.
+    /// Groups of texts per thread, at least, in a pass that splits the texts between threads.
     private static let groupsPerThread = 4
+
+    /// Tokens per group, about, when that makes more groups than `groupsPerThread`. A group this
+    /// small keeps its activations in a core's cache through each step (the feed-forward's are
+    /// 6 KiB a token) and leaves little for one thread to finish alone at the end: two threads on
+    /// 32 sentences of ~80 tokens encoded 4–6 % more per second than in 8 groups of 4 sentences.
+    private static let groupTokens = 160
 
     /// One pass over `sequences`, each step split over `parts` threads.
     private func encode(_ sequences: [[Int32]], workspace: Workspace, parts: Int) -> UnsafePointer<Float> {
