@@ -1,4 +1,5 @@
 #include "trove_gemm.h"
+#include "approximations.h"
 
 #define PANEL TROVE_GEMM_PANEL
 // Rows of A per kernel call: 12 rows × 2 vectors of 16 = 24 accumulators, plus the two weight
@@ -41,17 +42,42 @@ int trove_gemm_packed_supported(void) {
     return __builtin_cpu_supports("avx512f");
 }
 
-/// C[rows × up to 32] += A[rows × depth] · panel, the panel's `depth` × 32 weights in order;
-/// `low` and `high` mask the columns that exist in the left and right 16. `next` is the first of
-/// the `nextRows` rows of A (`depth` floats each, `lda` apart) that the next call will read: they
-/// are fetched into L1 while this call computes.
+/// How a kernel call's accumulators start and how they are stored. A product's first pass over
+/// the depth starts from `start` (rows `startStride` apart; C itself when accumulating), or from
+/// zero when it is null, plus `bias` (the panel's columns) when it is not null; later passes start
+/// from C. The last pass applies GELU before the store when `gelu` is set.
+typedef struct {
+    const float *start;
+    size_t startStride;
+    const float *bias;
+    int gelu;
+} panel_ends;
+
+/// C[rows × up to 32] = start + A[rows × depth] · panel, the panel's `depth` × 32 weights in
+/// order (see `panel_ends`); `low` and `high` mask the columns that exist in the left and right
+/// 16. `next` is the first of the `nextRows` rows of A (`depth` floats each, `lda` apart) that the
+/// next call will read: they are fetched into L1 while this call computes.
 __attribute__((target("avx512f"), always_inline)) static inline void panel_kernel(
-    const int rows, size_t depth, const float *a, size_t lda, const float *panel, float *c, size_t ldc,
+    const int rows, size_t depth, const float *a, size_t lda, const float *panel, float *c, size_t ldc, const panel_ends *ends,
     __mmask16 low, __mmask16 high, const float *next, int nextRows) {
     __m512 left[ROWS], right[ROWS];
+    __m512 biasLow = _mm512_setzero_ps(), biasHigh = _mm512_setzero_ps();
+    if (ends->bias) {
+        biasLow = _mm512_maskz_loadu_ps(low, ends->bias);
+        biasHigh = _mm512_maskz_loadu_ps(high, ends->bias + 16);
+    }
     for (int row = 0; row < rows; row++) {
-        left[row] = _mm512_maskz_loadu_ps(low, c + row * ldc);
-        right[row] = _mm512_maskz_loadu_ps(high, c + row * ldc + 16);
+        if (!ends->start) {
+            left[row] = biasLow;
+            right[row] = biasHigh;
+            continue;
+        }
+        left[row] = _mm512_maskz_loadu_ps(low, ends->start + row * ends->startStride);
+        right[row] = _mm512_maskz_loadu_ps(high, ends->start + row * ends->startStride + 16);
+        if (ends->bias) {
+            left[row] = _mm512_add_ps(left[row], biasLow);
+            right[row] = _mm512_add_ps(right[row], biasHigh);
+        }
     }
     for (size_t step = 0; step < depth; step++) {
         __m512 weightsLow = _mm512_load_ps(panel + step * PANEL);
@@ -68,6 +94,12 @@ __attribute__((target("avx512f"), always_inline)) static inline void panel_kerne
             right[row] = _mm512_fmadd_ps(value, weightsHigh, right[row]);
         }
     }
+    if (ends->gelu) {
+        for (int row = 0; row < rows; row++) {
+            left[row] = trove_gelu_avx512(left[row]);
+            right[row] = trove_gelu_avx512(right[row]);
+        }
+    }
     for (int row = 0; row < rows; row++) {
         _mm512_mask_storeu_ps(c + row * ldc, low, left[row]);
         _mm512_mask_storeu_ps(c + row * ldc + 16, high, right[row]);
@@ -77,22 +109,27 @@ __attribute__((target("avx512f"), always_inline)) static inline void panel_kerne
 // One copy of the kernel per row count, so that each unrolls with its accumulators in registers.
 #define KERNEL(rows) \
     __attribute__((target("avx512f"))) static void kernel_##rows( \
-        size_t depth, const float *a, size_t lda, const float *panel, float *c, size_t ldc, __mmask16 low, __mmask16 high, \
-        const float *next, int nextRows) { \
-        panel_kernel(rows, depth, a, lda, panel, c, ldc, low, high, next, nextRows); \
+        size_t depth, const float *a, size_t lda, const float *panel, float *c, size_t ldc, const panel_ends *ends, \
+        __mmask16 low, __mmask16 high, const float *next, int nextRows) { \
+        panel_kernel(rows, depth, a, lda, panel, c, ldc, ends, low, high, next, nextRows); \
     }
 KERNEL(1) KERNEL(2) KERNEL(3) KERNEL(4) KERNEL(5) KERNEL(6)
 KERNEL(7) KERNEL(8) KERNEL(9) KERNEL(10) KERNEL(11) KERNEL(12)
 
 typedef void (*kernel_function)(
-    size_t, const float *, size_t, const float *, float *, size_t, __mmask16, __mmask16, const float *, int);
+    size_t, const float *, size_t, const float *, float *, size_t, const panel_ends *, __mmask16, __mmask16, const float *, int);
 static const kernel_function kernels[ROWS + 1] = {
     0, kernel_1, kernel_2, kernel_3, kernel_4, kernel_5, kernel_6,
     kernel_7, kernel_8, kernel_9, kernel_10, kernel_11, kernel_12,
 };
 
-void trove_gemm_packed(
-    size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c, size_t ldc) {
+/// Both products below: the first pass over the depth starts from `start` (null: zero) plus
+/// `bias` (null: none). Each call gets its `panel_ends` by address: passed by value, the struct
+/// was written in parts and read whole, a stalled store forward before every call that took 2 %
+/// of a pass.
+static void gemm_packed(
+    size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, const float *start, size_t startStride,
+    const float *bias, int gelu, float *c, size_t ldc) {
     for (size_t block = 0; block < m; block += BLOCK) {
         size_t blockEnd = m - block < BLOCK ? m : block + BLOCK;
         for (size_t first = 0; first < k; first += DEPTH) {
@@ -123,14 +160,32 @@ void trove_gemm_packed(
                         size_t columns = sweepEnd - column < PANEL ? sweepEnd - column : PANEL;
                         __mmask16 low = columns >= 16 ? 0xFFFF : (__mmask16)((1u << columns) - 1);
                         __mmask16 high = columns <= 16 ? 0 : columns == PANEL ? 0xFFFF : (__mmask16)((1u << (columns - 16)) - 1);
+                        panel_ends ends = {c + row * ldc + column, ldc, 0, 0};
+                        if (first == 0) {
+                            ends.start = start ? start + row * startStride + column : 0;
+                            ends.startStride = startStride;
+                            ends.bias = bias ? bias + column : 0;
+                        }
+                        ends.gelu = gelu && first + DEPTH >= k;
                         kernel(
                             depth, a + row * lda + first, lda, packed + column * k + first * PANEL, c + row * ldc + column,
-                            ldc, low, high, next, column + PANEL < sweepEnd ? 0 : nextRows);
+                            ldc, &ends, low, high, next, column + PANEL < sweepEnd ? 0 : nextRows);
                     }
                 }
             }
         }
     }
+}
+
+void trove_gemm_packed(
+    size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c, size_t ldc) {
+    gemm_packed(m, n, k, a, lda, packed, c, ldc, 0, 0, c, ldc);
+}
+
+void trove_gemm_packed_bias(
+    size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, const float *bias, const float *residual,
+    size_t ldr, int gelu, float *c, size_t ldc) {
+    gemm_packed(m, n, k, a, lda, packed, residual, residual ? ldr : 0, bias, gelu, c, ldc);
 }
 
 #else
@@ -141,6 +196,14 @@ void trove_gemm_packed(
     size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c, size_t ldc) {
     // Never called: callers check trove_gemm_packed_supported() first.
     (void)m, (void)n, (void)k, (void)a, (void)lda, (void)packed, (void)c, (void)ldc;
+    __builtin_trap();
+}
+
+void trove_gemm_packed_bias(
+    size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, const float *bias, const float *residual,
+    size_t ldr, int gelu, float *c, size_t ldc) {
+    (void)m, (void)n, (void)k, (void)a, (void)lda, (void)packed, (void)bias, (void)residual, (void)ldr, (void)gelu;
+    (void)c, (void)ldc;
     __builtin_trap();
 }
 

@@ -286,8 +286,7 @@ final class BertModel: @unchecked Sendable {
         attention.sort { $0.length > $1.length }
         for layer in layers {
             // Q, K and V of every token at once: [tokens × 3·hidden].
-            fill(workspace.qkv, rows: tokens, with: layer.qkvBias, width: 3 * hidden)
-            dense(parts: parts, rows: tokens, input: workspace.hidden, weight: layer.qkvWeight, accumulatingInto: workspace.qkv)
+            dense(parts: parts, rows: tokens, input: workspace.hidden, weight: layer.qkvWeight, bias: layer.qkvBias, into: workspace.qkv)
 
             // Attention, per text and head, reading Q, K and V in place with a row stride. The
             // (text, head) pairs are dealt round-robin to the parts, each with its own scores.
@@ -311,27 +310,20 @@ final class BertModel: @unchecked Sendable {
             }
 
             // Output projection, residual, layer norm.
-            addRows(workspace.hidden, layer.attentionOutputBias, rows: tokens, width: hidden, into: workspace.scratch)
             dense(
                 parts: parts, rows: tokens, input: workspace.context, weight: layer.attentionOutputWeight,
-                accumulatingInto: workspace.scratch)
+                bias: layer.attentionOutputBias, residual: workspace.hidden, into: workspace.scratch)
             layerNorm(
                 workspace.scratch, rows: tokens, parts: parts, weight: layer.attentionNormWeight, bias: layer.attentionNormBias,
                 into: workspace.hidden)
 
             // Feed-forward: hidden → intermediate (GELU) → hidden, residual, layer norm.
-            fill(workspace.intermediate, rows: tokens, with: layer.intermediateBias, width: intermediate)
             dense(
                 parts: parts, rows: tokens, input: workspace.hidden, weight: layer.intermediateWeight,
-                accumulatingInto: workspace.intermediate)
-            let activations = workspace.intermediate
-            forEachRowRange(tokens, parts: parts, cost: intermediate * 8) { rows in
-                trove_gelu(activations + rows.lowerBound * intermediate, rows.count * intermediate, Self.kernelsUseAVX2)
-            }
-            addRows(workspace.hidden, layer.outputBias, rows: tokens, width: hidden, into: workspace.scratch)
+                bias: layer.intermediateBias, gelu: true, into: workspace.intermediate)
             dense(
                 parts: parts, rows: tokens, input: workspace.intermediate, weight: layer.outputWeight,
-                accumulatingInto: workspace.scratch)
+                bias: layer.outputBias, residual: workspace.hidden, into: workspace.scratch)
             layerNorm(
                 workspace.scratch, rows: tokens, parts: parts, weight: layer.outputNormWeight, bias: layer.outputNormBias,
                 into: workspace.hidden)
@@ -351,21 +343,33 @@ final class BertModel: @unchecked Sendable {
             alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
     }
 
-    /// output[rows × outputs] += input[rows × inputs] · weightᵀ, split over the parts by columns
-    /// of the output — rows of the weights — each part one single-threaded call. Splitting by
-    /// rows of the input made every part pack all of the weights for OpenBLAS; for the few tokens
-    /// of a query, that packing was most of the work (half of a one-sentence pass went to
-    /// `sgemm_incopy`). Packed weights are split on whole panels and packed no more.
+    /// output[rows × outputs] = residual + bias + input[rows × inputs] · weightᵀ, then GELU of
+    /// each value if `gelu`; split over the parts by columns of the output — rows of the weights
+    /// — each part one single-threaded call. Splitting by rows of the input made every part pack
+    /// all of the weights for OpenBLAS; for the few tokens of a query, that packing was most of
+    /// the work (half of a one-sentence pass went to `sgemm_incopy`). Packed weights are split on
+    /// whole panels and packed no more, and their kernel adds the bias and the residual as it
+    /// starts and applies GELU as it stores, instead of passes of their own over the output.
     private func dense(
-        parts: Int, rows: Int, input: UnsafePointer<Float>, weight: DenseWeight,
-        accumulatingInto output: UnsafeMutablePointer<Float>
+        parts: Int, rows: Int, input: UnsafePointer<Float>, weight: DenseWeight, bias: UnsafePointer<Float>,
+        residual: UnsafePointer<Float>? = nil, gelu: Bool = false, into output: UnsafeMutablePointer<Float>
     ) {
         let (outputs, inputs) = (weight.outputs, weight.inputs)
         guard weight.isPacked else {
+            if let residual {
+                addRows(residual, bias, rows: rows, width: outputs, into: output)
+            } else {
+                fill(output, rows: rows, with: bias, width: outputs)
+            }
             forEachRowRange(outputs, parts: parts, cost: rows * inputs) { columns in
                 gemm(
                     m: rows, n: columns.count, k: inputs, a: input, lda: inputs, b: weight.values + columns.lowerBound * inputs,
                     ldb: inputs, transposeB: true, beta: 1, c: output + columns.lowerBound, ldc: outputs)
+            }
+            if gelu {
+                forEachRowRange(rows, parts: parts, cost: outputs * 8) { rows in
+                    trove_gelu(output + rows.lowerBound * outputs, rows.count * outputs, Self.kernelsUseAVX2)
+                }
             }
             return
         }
@@ -374,7 +378,9 @@ final class BertModel: @unchecked Sendable {
         forEachRowRange(panels, parts: parts, cost: rows * inputs * panel) { panelRange in
             let first = panelRange.lowerBound * panel
             let end = min(panelRange.upperBound * panel, outputs)
-            trove_gemm_packed(rows, end - first, inputs, input, inputs, weight.values + first * inputs, output + first, outputs)
+            trove_gemm_packed_bias(
+                rows, end - first, inputs, input, inputs, weight.values + first * inputs, bias + first, residual.map { $0 + first },
+                outputs, gelu ? 1 : 0, output + first, outputs)
         }
     }
 

@@ -5,7 +5,8 @@ import Testing
 /// The AVX-512 product over packed weights against the same product in Double: every row count
 /// of the kernel and a remainder, row counts over one block of rows and a remainder, column
 /// counts that end inside a panel's first or second half, depths below, at and over one pass,
-/// strided rows, and a split of the columns between two calls as the model's threads make it.
+/// strided rows, and a split of the columns between two calls as the model's threads make it;
+/// and the form that adds a bias and a residual and applies GELU against those steps one by one.
 @Suite(
     "Packed dense products",
     .enabled(if: trove_gemm_packed_supported() != 0, "this CPU has no AVX-512F: the model runs every product through OpenBLAS")
@@ -71,6 +72,67 @@ struct PackedGEMMTests {
                 worst = max(worst, abs(Double(c[index]) - expected[index]))
             }
             #expect(worst <= bound, "\(rows)×\(columns)×\(depth): largest difference \(worst), bound \(bound)")
+        }
+    }
+
+    @Test(
+        "residual + bias + A·Bᵀ, then GELU, in one call is bit for bit the steps one by one",
+        arguments: [(1, 17, 7), (13, 290, 384), (25, 70, 500), (97, 33, 1536)]
+    )
+    func biasResidualAndGELU(rows: Int, columns: Int, depth: Int) {
+        var generator = Generator(state: UInt64(rows * 31 + columns * 7 + depth))
+        let (lda, ldb, ldc, ldr) = (depth + 3, depth + 5, columns + 2, columns + 4)
+        // Values of a size that reaches both ends of GELU: near zero and far into either tail.
+        let a = (0..<(rows * lda)).map { _ in generator.next() * 4 }
+        let b = (0..<(columns * ldb)).map { _ in generator.next() }
+        let bias = (0..<columns).map { _ in generator.next() }
+        let residual = (0..<(rows * ldr)).map { _ in generator.next() * 8 }
+        let count = trove_gemm_packed_count(columns, depth)
+        let packed = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64).bindMemory(to: Float.self, capacity: count)
+        defer { packed.deallocate() }
+        trove_gemm_pack(b, ldb, columns, depth, packed)
+        let split = min(columns, Int(TROVE_GEMM_PANEL))
+
+        for (withResidual, gelu) in [(false, false), (false, true), (true, false), (true, true)] {
+            // One step at a time: C filled with residual + bias, the product added, GELU in place.
+            var expected = [Float](repeating: 0, count: rows * ldc)
+            for i in 0..<rows {
+                for j in 0..<columns {
+                    expected[i * ldc + j] = withResidual ? residual[i * ldr + j] + bias[j] : bias[j]
+                }
+            }
+            trove_gemm_packed(rows, columns, depth, a, lda, packed, &expected, ldc)
+            if gelu {
+                for i in 0..<rows {
+                    expected.withUnsafeMutableBufferPointer { trove_gelu($0.baseAddress! + i * ldc, columns, trove_kernels_use_avx2()) }
+                }
+            }
+
+            // In one call per part, as two threads would split the columns; the gaps between rows
+            // keep what was there.
+            var c = [Float](repeating: 42, count: rows * ldc)
+            c.withUnsafeMutableBufferPointer { c in
+                residual.withUnsafeBufferPointer { residual in
+                    bias.withUnsafeBufferPointer { bias in
+                        let residualRows = withResidual ? residual.baseAddress : nil
+                        trove_gemm_packed_bias(rows, split, depth, a, lda, packed, bias.baseAddress, residualRows, ldr, gelu ? 1 : 0, c.baseAddress, ldc)
+                        if split < columns {
+                            trove_gemm_packed_bias(
+                                rows, columns - split, depth, a, lda, packed + split * depth, bias.baseAddress! + split,
+                                residualRows.map { $0 + split }, ldr, gelu ? 1 : 0, c.baseAddress! + split, ldc)
+                        }
+                    }
+                }
+            }
+            var mismatches = 0
+            for i in 0..<rows {
+                for j in 0..<ldc {
+                    let index = i * ldc + j
+                    let want = j < columns ? expected[index] : 42
+                    if c[index].bitPattern != want.bitPattern { mismatches += 1 }
+                }
+            }
+            #expect(mismatches == 0, "\(rows)×\(columns)×\(depth), residual \(withResidual), GELU \(gelu): \(mismatches) values differ")
         }
     }
 

@@ -30,4 +30,13 @@ void trove_gemm_pack(const float *b, size_t ldb, size_t n, size_t k, float *pack
 void trove_gemm_packed(
     size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c, size_t ldc);
 
+/// C[m × n] = residual + bias + A[m × k] · Bᵀ, then GELU of each value when `gelu` is not 0 — a
+/// dense layer with what comes before and after it, in one pass over C. `bias` (n floats) and
+/// `residual` ([m × n], rows `ldr` floats apart; null for none) are offset like `c` for a split
+/// of the columns. Each value of C is the one that filling C with residual + bias, calling
+/// `trove_gemm_packed` and applying `trove_gelu` (its AVX2 path) gives, bit for bit.
+void trove_gemm_packed_bias(
+    size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, const float *bias, const float *residual,
+    size_t ldr, int gelu, float *c, size_t ldc);
+
 #endif
