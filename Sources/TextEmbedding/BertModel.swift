@@ -188,9 +188,8 @@ final class BertModel: @unchecked Sendable {
     /// `groupTokens` tokens, at least `groupsPerThread` per thread) and taken one at a time as
     /// threads come free, so that a thread that got cheaper texts (attention grows with the
     /// square of a text's length) or a slower core does not leave the other waiting at the end.
-    /// Fewer texts than that (one query, say) are split
-    /// inside each step instead: products by rows, attention by (text, head), element-wise steps
-    /// by rows.
+    /// Fewer texts than that (one query, say) are split inside each step instead: products by
+    /// rows, attention by (text, head), element-wise steps by rows.
     func encode(_ sequences: [[Int32]], workspace: Workspace) -> UnsafePointer<Float> {
         let parts = max(1, self.parallelism)
         guard parts > 1, sequences.count >= 2 * parts else {
@@ -242,7 +241,7 @@ final class BertModel: @unchecked Sendable {
     /// Tokens per group, about, when that makes more groups than `groupsPerThread`. A group this
     /// small keeps its activations in a core's cache through each step (the feed-forward's are
     /// 6 KiB a token) and leaves little for one thread to finish alone at the end: two threads on
-    /// 32 sentences of ~80 tokens encoded 4–6 % more per second than in 8 groups of 4 sentences.
+    /// 32 sentences of ~70 tokens encoded 4–6 % more per second than in 8 groups of 4 sentences.
     private static let groupTokens = 160
 
     /// One pass over `sequences`, each step split over `parts` threads.
