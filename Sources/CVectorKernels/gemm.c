@@ -160,13 +160,13 @@ static void gemm_packed(
                         size_t columns = sweepEnd - column < PANEL ? sweepEnd - column : PANEL;
                         __mmask16 low = columns >= 16 ? 0xFFFF : (__mmask16)((1u << columns) - 1);
                         __mmask16 high = columns <= 16 ? 0 : columns == PANEL ? 0xFFFF : (__mmask16)((1u << (columns - 16)) - 1);
-                        panel_ends ends = {c + row * ldc + column, ldc, 0, 0};
+                        // The first pass starts from `start` and the bias, later ones from C.
+                        panel_ends ends = {c + row * ldc + column, ldc, 0, gelu && first + DEPTH >= k};
                         if (first == 0) {
                             ends.start = start ? start + row * startStride + column : 0;
                             ends.startStride = startStride;
                             ends.bias = bias ? bias + column : 0;
                         }
-                        ends.gelu = gelu && first + DEPTH >= k;
                         kernel(
                             depth, a + row * lda + first, lda, packed + column * k + first * PANEL, c + row * ldc + column,
                             ldc, &ends, low, high, next, column + PANEL < sweepEnd ? 0 : nextRows);

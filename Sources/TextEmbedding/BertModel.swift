@@ -366,8 +366,8 @@ final class BertModel: @unchecked Sendable {
                     ldb: inputs, transposeB: true, beta: 1, c: output + columns.lowerBound, ldc: outputs)
             }
             if gelu {
-                forEachRowRange(rows, parts: parts, cost: outputs * 8) { rows in
-                    trove_gelu(output + rows.lowerBound * outputs, rows.count * outputs, Self.kernelsUseAVX2)
+                forEachRowRange(rows, parts: parts, cost: outputs * 8) { range in
+                    trove_gelu(output + range.lowerBound * outputs, range.count * outputs, Self.kernelsUseAVX2)
                 }
             }
             return

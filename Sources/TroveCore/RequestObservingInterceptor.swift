@@ -105,9 +105,9 @@ func clientError(_ error: any Error) -> any Error {
 /// metadata; a service passing that error on as it came sent them back in its own trailers, and
 /// a pseudo-header there breaks the stream: the client got "UNAVAILABLE: Stream unexpectedly
 /// closed" instead of the status, and lost the connection with every call open on it.
-let transportFields: Set<String> = ["content-type", "te", "grpc-status", "grpc-message", "grpc-encoding", "grpc-accept-encoding"]
+private let transportFields: Set<String> = ["content-type", "te", "grpc-status", "grpc-message", "grpc-encoding", "grpc-accept-encoding"]
 
-func isTransportField(_ key: String) -> Bool {
+private func isTransportField(_ key: String) -> Bool {
     key.hasPrefix(":") || transportFields.contains(key.lowercased())
 }
 
