@@ -71,6 +71,19 @@ struct MiniLMEmbedderTests {
         }
     }
 
+    @Test("One thread encoding a batch in groups gives the vectors of passes too small to group, bit for bit")
+    func oneThreadGroups() throws {
+        // The 24 texts are 751 tokens: one pass on one thread takes them in groups; passes of at
+        // most 300 tokens each run whole.
+        let grouped = try MiniLMEmbedder(modelDirectory: TestData.modelDirectory, configuration: .init(threadCount: 1))
+        let whole = try MiniLMEmbedder(
+            modelDirectory: TestData.modelDirectory, configuration: .init(threadCount: 1, maxTokensPerPass: 300))
+        let texts = try TestData.referenceEmbeddings.get().map(\.text)
+        for (a, b) in zip(try grouped.embed(texts), try whole.embed(texts)) {
+            #expect(a == b)
+        }
+    }
+
     @Test("Token counts and the truncated flag")
     func tokenCounts() throws {
         let embedder = try TestData.embedder.get()
