@@ -249,7 +249,6 @@ final class BertModel: @unchecked Sendable {
     /// One pass over `sequences`, each step split over `parts` threads.
     private func encode(_ sequences: [[Int32]], workspace: Workspace, parts: Int) -> UnsafePointer<Float> {
         let hidden = configuration.hiddenSize
-        let intermediate = configuration.intermediateSize
         let headSize = hidden / configuration.headCount
         let tokens = sequences.reduce(0) { $0 + $1.count }
         let longest = sequences.reduce(0) { max($0, $1.count) }
