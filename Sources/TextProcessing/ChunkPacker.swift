@@ -50,8 +50,9 @@ struct ChunkPacker {
             // and a piece alone goes in whatever its size (pieces were split where they could be).
             var last = max(first, earliestLast)
             while last + 1 < count {
-                // Paragraph-aware: a chunk at least half full ends with its paragraph.
-                if pieces[last].boundaryAfter == .paragraph && measure(first, last) >= half {
+                // Paragraph-aware: a chunk at least half full ends with its paragraph, unless the
+                // rest of the text is a short tail it can take.
+                if pieces[last].boundaryAfter == .paragraph && measure(first, last) >= half && !takesTail(first, after: last) {
                     break
                 }
                 if fits(first, last + 1) {
@@ -67,6 +68,15 @@ struct ChunkPacker {
             earliestLast = last + 1
         }
         return ranges
+    }
+
+    /// Whether the chunk from `first` should go on past `last`, a paragraph's end, to the end of
+    /// the text: what is left measures a quarter of a chunk at most and fits in this one. A last
+    /// line such as a sign-off, a trailer or a heading cut from its section then stays with the
+    /// text before it instead of making a chunk that a search would find for nothing.
+    private func takesTail(_ first: Int, after last: Int) -> Bool {
+        let end = pieces.count - 1
+        return measure(last + 1, end) <= capacity / 4 && fits(first, end)
     }
 
     /// Where a full chunk `first...last` should end, not before `earliest`. At a sentence or

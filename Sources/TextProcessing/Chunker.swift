@@ -4,10 +4,10 @@
 /// for a chunk into words, and a word too long into hard scalar splits (in tokens mode where BERT
 /// splits words too, when there is such a place). In tokens mode a piece with more tokens than a
 /// chunk holds is cut into BERT's pre-tokens. The pieces are packed greedily into chunks of at most
-/// `size` units and `maxScalars` scalars. A chunk at least half full ends with its paragraph, and a
-/// chunk never ends inside a sentence unless the sentence alone is bigger than a chunk. A chunk that
-/// does not end a paragraph is followed by one that starts with its trailing pieces, up to
-/// `overlap` units.
+/// `size` units and `maxScalars` scalars. A chunk at least half full ends with its paragraph (unless
+/// the rest of the text, a quarter of a chunk at most, fits in it), and a chunk never ends inside a
+/// sentence unless the sentence alone is bigger than a chunk. A chunk that does not end a paragraph
+/// is followed by one that starts with its trailing pieces, up to `overlap` units.
 ///
 /// Offsets count Unicode scalars of the text as given; everything runs in linear time on the
 /// scalars, never on `Character`s.

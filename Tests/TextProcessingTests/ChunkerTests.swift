@@ -97,6 +97,28 @@ struct ChunkerTests {
         }
     }
 
+    @Test("A last paragraph of a quarter of a chunk at most joins the chunk before it when it fits; a longer one does not")
+    func shortLastParagraph() async throws {
+        // Three sentences fill a chunk by about 60 %: past half, so their paragraph would end it.
+        let body = SampleTexts.sentences(3)
+        for policy in [
+            ChunkingPolicy(unit: .characters, size: 170, overlap: 40),
+            ChunkingPolicy(unit: .tokens, size: 30, overlap: 5),
+        ] {
+            let folded = try await checkedChunks(body + "\n\n[janitor]", policy)
+            #expect(folded.map(\.text) == [body + "\n\n[janitor]"], "\(policy.unit)")
+            // Two sentences are more than a quarter of a chunk, though they would fit.
+            let tail = "Sentence number 3 says little. Sentence number 4 says little."
+            let kept = try await checkedChunks(body + "\n\n" + tail, policy)
+            #expect(kept.map(\.text) == [body, tail], "\(policy.unit)")
+            // A short tail after a chunk with no room for it gets a chunk of its own.
+            let full = SampleTexts.sentences(5)
+            let signature = "Signed off by the janitor."
+            let crowded = try await checkedChunks(full + "\n\n" + signature, policy)
+            #expect(crowded.map(\.text) == [full, signature], "\(policy.unit)")
+        }
+    }
+
     @Test("Small paragraphs share a chunk; a paragraph that would overflow starts the next one")
     func smallParagraphs() async throws {
         let text = "Alpha one.\n\nBeta two.\n\nGamma three.\n\nDelta four is a much longer paragraph than the others."
