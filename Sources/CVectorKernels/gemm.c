@@ -1,5 +1,5 @@
 #include "trove_gemm.h"
-#include "approximations.h"
+#include "trove_model_kernels.h"
 
 #define PANEL TROVE_GEMM_PANEL
 // Rows of A per kernel call: 12 rows × 2 vectors of 16 = 24 accumulators, plus the two weight
@@ -42,15 +42,13 @@ int trove_gemm_packed_supported(void) {
     return __builtin_cpu_supports("avx512f");
 }
 
-/// How a kernel call's accumulators start and how they are stored. A product's first pass over
-/// the depth starts from `start` (rows `startStride` apart; C itself when accumulating), or from
-/// zero when it is null, plus `bias` (the panel's columns) when it is not null; later passes start
-/// from C. The last pass applies GELU before the store when `gelu` is set.
+/// How a kernel call's accumulators start. A product's first pass over the depth starts from
+/// `start` (rows `startStride` apart; C itself when accumulating), or from zero when it is null,
+/// plus `bias` (the panel's columns) when it is not null; later passes start from C.
 typedef struct {
     const float *start;
     size_t startStride;
     const float *bias;
-    int gelu;
 } panel_ends;
 
 /// C[rows × up to 32] = start + A[rows × depth] · panel, the panel's `depth` × 32 weights in
@@ -92,12 +90,6 @@ __attribute__((target("avx512f"), always_inline)) static inline void panel_kerne
             __m512 value = _mm512_set1_ps(a[row * lda + step]);
             left[row] = _mm512_fmadd_ps(value, weightsLow, left[row]);
             right[row] = _mm512_fmadd_ps(value, weightsHigh, right[row]);
-        }
-    }
-    if (ends->gelu) {
-        for (int row = 0; row < rows; row++) {
-            left[row] = trove_gelu_avx512(left[row]);
-            right[row] = trove_gelu_avx512(right[row]);
         }
     }
     for (int row = 0; row < rows; row++) {
@@ -161,7 +153,7 @@ static void gemm_packed(
                         __mmask16 low = columns >= 16 ? 0xFFFF : (__mmask16)((1u << columns) - 1);
                         __mmask16 high = columns <= 16 ? 0 : columns == PANEL ? 0xFFFF : (__mmask16)((1u << (columns - 16)) - 1);
                         // The first pass starts from `start` and the bias, later ones from C.
-                        panel_ends ends = {c + row * ldc + column, ldc, 0, gelu && first + DEPTH >= k};
+                        panel_ends ends = {c + row * ldc + column, ldc, 0};
                         if (first == 0) {
                             ends.start = start ? start + row * startStride + column : 0;
                             ends.startStride = startStride;
@@ -170,6 +162,13 @@ static void gemm_packed(
                         kernel(
                             depth, a + row * lda + first, lda, packed + column * k + first * PANEL, c + row * ldc + column,
                             ldc, &ends, low, high, next, column + PANEL < sweepEnd ? 0 : nextRows);
+                        // GELU on the tile just stored, while it is in L1, by the model's own
+                        // AVX2 kernel (on AVX-512 hardware AVX2 and FMA are there too).
+                        if (gelu && first + DEPTH >= k) {
+                            for (size_t r = row; r < row + rows; r++) {
+                                trove_gelu(c + r * ldc + column, columns, 1);
+                            }
+                        }
                     }
                 }
             }

@@ -3,7 +3,23 @@
 #include <string.h>
 
 #include "CVectorKernels.h"
-#include "approximations.h"
+
+// Inputs to exp are clamped to [-87.3, 88.3]: no denormals, no infinities.
+#define EXP_LOW (-87.3f)
+#define EXP_HIGH 88.3f
+#define LOG2E 1.44269504f
+// ln 2 split in two, so that n·LN2_HIGH is exact for the n that occur.
+#define LN2_HIGH 0.69314575f
+#define LN2_LOW 1.4286068e-6f
+// 1.5·2²³: adding it rounds to the nearest integer and leaves that integer in the low bits.
+#define ROUNDING_MAGIC 12582912.0f
+#define ERF_P 0.3275911f
+#define ERF_A1 0.254829592f
+#define ERF_A2 (-0.284496736f)
+#define ERF_A3 1.421413741f
+#define ERF_A4 (-1.453152027f)
+#define ERF_A5 1.061405429f
+#define INVERSE_ROOT_TWO 0.70710678118654752f
 
 // MARK: Portable (the compiler vectorises the exp and erf loops for SSE2 or NEON; layer norm's
 // double sums stay in order, so scalar)

@@ -349,7 +349,8 @@ final class BertModel: @unchecked Sendable {
     /// all of the weights for OpenBLAS; for the few tokens of a query, that packing was most of
     /// the work (half of a one-sentence pass went to `sgemm_incopy`). Packed weights are split on
     /// whole panels and packed no more, and their kernel adds the bias and the residual as it
-    /// starts and applies GELU as it stores, instead of passes of their own over the output.
+    /// starts and applies GELU to each tile it has just stored, instead of passes of their own
+    /// over the output.
     private func dense(
         parts: Int, rows: Int, input: UnsafePointer<Float>, weight: DenseWeight, bias: UnsafePointer<Float>,
         residual: UnsafePointer<Float>? = nil, gelu: Bool = false, into output: UnsafeMutablePointer<Float>
