@@ -179,8 +179,8 @@ final class BertModel: @unchecked Sendable {
     }
 
     /// Runs the encoder over `sequences` (token ids, each at most `maxPositions` long), packed one
-    /// after another; returns the last hidden states, [total tokens × hidden], valid until the
-    /// workspace's next use.
+    /// after another, on `threads` threads (`nil`: `parallelism`); returns the last hidden
+    /// states, [total tokens × hidden], valid until the workspace's next use.
     ///
     /// With enough texts, the threads encode groups of them from start to end, each group in the
     /// workspace of the thread that took it, and nothing is shared until the rows are gathered:
@@ -192,8 +192,8 @@ final class BertModel: @unchecked Sendable {
     /// rows, attention by (text, head), element-wise steps by rows. One thread, too, takes a batch
     /// of at least two groups' worth of tokens in groups, whose activations stay in its core's
     /// cache (see `groupTokens`): 32 sentences of ~70 tokens encoded 1.5–3 % faster than in one pass.
-    func encode(_ sequences: [[Int32]], workspace: Workspace) -> UnsafePointer<Float> {
-        let parts = max(1, self.parallelism)
+    func encode(_ sequences: [[Int32]], workspace: Workspace, threads: Int? = nil) -> UnsafePointer<Float> {
+        let parts = max(1, threads ?? self.parallelism)
         let tokens = sequences.reduce(0) { $0 + $1.count }
         guard sequences.count >= 2 * parts, parts > 1 || tokens >= 2 * Self.groupTokens else {
             return self.encode(sequences, workspace: workspace, parts: parts)

@@ -6,10 +6,11 @@ import Synchronization
 /// encoder, mean pooling over the tokens, L2 normalisation; 384-dimensional unit vectors that
 /// match sentence-transformers' within 1e-5.
 ///
-/// Thread-safety: `Sendable`, and safe to call from any task or thread. One pass at a time runs
-/// the model, under a lock that guards the reused buffers: concurrent callers queue rather than
-/// each holding a copy of the buffers, and the parallelism is inside the pass, over `threadCount`
-/// threads that each run their products single-threaded (in Trove's AVX-512 kernel or in
+/// Thread-safety: `Sendable`, and safe to call from any task or thread. At most
+/// `concurrentPasses` passes run the model at once (one by default), each under a lock that
+/// guards its reused buffers: further callers queue rather than each holding a copy of the
+/// buffers. The parallelism is inside a pass, over `threadCount` threads (or as many as the call
+/// asks for) that each run their products single-threaded (in Trove's AVX-512 kernel or in
 /// OpenBLAS). Calls block their thread for the length of a pass (milliseconds to about a second
 /// for a large batch); run them off latency-sensitive executors, and batch texts into one call
 /// rather than making many small ones.
@@ -27,14 +28,19 @@ public final class MiniLMEmbedder: Sendable {
         /// the model loads); `false`: every product through OpenBLAS, which packs the weights
         /// again on each call.
         public var packedWeights: Bool
+        /// Passes that may run at once, each with buffers of its own (see `maxTokensPerPass`);
+        /// for a caller that runs several passes side by side, each on fewer threads.
+        public var concurrentPasses: Int
 
         /// Creates a configuration.
         public init(
-            threadCount: Int? = nil, maxTokensPerPass: Int = 4096, packedWeights: Bool = MiniLMEmbedder.packedWeightsSupported
+            threadCount: Int? = nil, maxTokensPerPass: Int = 4096, packedWeights: Bool = MiniLMEmbedder.packedWeightsSupported,
+            concurrentPasses: Int = 1
         ) {
             self.threadCount = threadCount
             self.maxTokensPerPass = maxTokensPerPass
             self.packedWeights = packedWeights
+            self.concurrentPasses = concurrentPasses
         }
     }
 
@@ -74,12 +80,16 @@ public final class MiniLMEmbedder: Sendable {
 
     private let configuration: Configuration
     private let model: BertModel
-    private let workspace: Mutex<BertModel.Workspace>
+    /// The buffers of the passes that may run at once, one slot each.
+    private let workspaces: [WorkspaceSlot]
+    /// The slot a caller waits for when every slot is taken.
+    private let nextWorkspace = Atomic(0)
 
     /// Loads the model from a sentence-transformers directory: `config.json`, `model.safetensors`
     /// (F32), `vocab.txt`, and, when present, `sentence_bert_config.json` and `1_Pooling/config.json`.
     public init(modelDirectory: URL, configuration: Configuration = Configuration()) throws {
         precondition(configuration.threadCount.map { $0 >= 1 } ?? true, "threadCount must be at least 1")
+        precondition(configuration.concurrentPasses >= 1, "concurrentPasses must be at least 1")
         let fileManager = FileManager.default
         for name in ["config.json", "model.safetensors", "vocab.txt"] {
             let path = modelDirectory.appendingPathComponent(name).path
@@ -114,7 +124,7 @@ public final class MiniLMEmbedder: Sendable {
         self.dimension = bertConfiguration.hiddenSize
         self.maxTokens = maxTokens
         self.configuration = configuration
-        self.workspace = Mutex(BertModel.Workspace(configuration: bertConfiguration))
+        self.workspaces = (0..<configuration.concurrentPasses).map { _ in WorkspaceSlot(configuration: bertConfiguration) }
     }
 
     /// A text's token ids as the model sees them, `[CLS]` … `[SEP]`, cut to `maxTokens`.
@@ -127,8 +137,10 @@ public final class MiniLMEmbedder: Sendable {
         try embeddings(for: texts).map(\.vector)
     }
 
-    /// Each text's embedding with its token count and whether it was truncated, in order.
-    public func embeddings(for texts: [String]) throws -> [Embedding] {
+    /// Each text's embedding with its token count and whether it was truncated, in order; the
+    /// passes run on `threads` threads (`nil`: the configured `threadCount`).
+    public func embeddings(for texts: [String], threads: Int? = nil) throws -> [Embedding] {
+        precondition(threads.map { $0 >= 1 } ?? true, "threads must be at least 1")
         let tokenized = texts.map(tokenize)
         var results: [Embedding] = []
         results.reserveCapacity(texts.count)
@@ -142,8 +154,8 @@ public final class MiniLMEmbedder: Sendable {
                 end += 1
             }
             let batch = tokenized[start..<end]
-            let vectors = workspace.withLock { workspace in
-                let states = model.encode(batch.map(\.ids), workspace: workspace)
+            let vectors = withWorkspace { workspace in
+                let states = model.encode(batch.map(\.ids), workspace: workspace, threads: threads)
                 return Self.meanPooledUnitVectors(states, lengths: batch.map(\.ids.count), width: dimension)
             }
             for (text, vector) in zip(batch, vectors) {
@@ -152,6 +164,16 @@ public final class MiniLMEmbedder: Sendable {
             start = end
         }
         return results
+    }
+
+    /// Runs `body` with a workspace no other pass is using: a free one if there is one, else the
+    /// next in turn once its pass ends.
+    private func withWorkspace(_ body: (BertModel.Workspace) -> [[Float]]) -> [[Float]] {
+        for slot in workspaces {
+            if let vectors = slot.workspace.withLockIfAvailable({ body($0) }) { return vectors }
+        }
+        let slot = workspaces[nextWorkspace.add(1, ordering: .relaxed).oldValue % workspaces.count]
+        return slot.workspace.withLock { body($0) }
     }
 
     /// sentence-transformers' `Pooling` (mean over the text's tokens) then `Normalize` (divide by
@@ -211,5 +233,14 @@ public final class MiniLMEmbedder: Sendable {
         else {
             throw TextEmbeddingError(code: .invalidModel, message: "\(url.path): only mean pooling is supported")
         }
+    }
+}
+
+/// One pass's buffers and the lock that gives them to one pass at a time.
+private final class WorkspaceSlot: Sendable {
+    let workspace: Mutex<BertModel.Workspace>
+
+    init(configuration: BertModel.Configuration) {
+        self.workspace = Mutex(BertModel.Workspace(configuration: configuration))
     }
 }

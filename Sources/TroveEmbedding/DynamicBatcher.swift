@@ -3,14 +3,22 @@ import Metrics
 import Synchronization
 import TroveCore
 
-/// Gathers the texts of concurrent requests into batches for an engine that runs one pass at a
-/// time and blocks its thread while it does (`MiniLMEmbedder`).
+/// Gathers the texts of concurrent requests into batches for an engine that blocks its thread
+/// while it runs a pass (`MiniLMEmbedder`).
 ///
 /// A text waits until `maxBatchSize` texts are waiting or the oldest has waited `maxWait`; then up
 /// to `maxBatchSize` texts, oldest first, are sorted by length (so a pass pads little) and run in
-/// one call on the batcher's own thread, off the cooperative pool. Each request gets its vectors
-/// back in its own order. A request larger than a batch is spread over several. A cancelled
-/// request's texts leave the queue at once (texts already in a running pass finish with it).
+/// one call on one of the batcher's own threads, off the cooperative pool. Each request gets its
+/// vectors back in its own order. A request larger than a batch is spread over several. A
+/// cancelled request's texts leave the queue at once (texts already in a running pass finish
+/// with it).
+///
+/// Up to `concurrentPasses` passes run at once, each on a thread of the batcher's and each on one
+/// thread of the engine's: under a steady load they run side by side and never wait for each
+/// other, where one pass split over threads leaves all but one idle while its last part finishes
+/// and until the next batch starts. A batch gathered while other runners are idle is shared with
+/// them, so that a lone request still gets every core; a lone text, which cannot be shared, is
+/// run alone on `concurrentPasses` threads (the engine is told how many threads its pass may use).
 public final class DynamicBatcher: Sendable {
     /// How texts are batched.
     public struct Configuration: Sendable {
@@ -18,12 +26,17 @@ public final class DynamicBatcher: Sendable {
         public var maxBatchSize: Int
         /// How long the oldest waiting text waits for others to share its call.
         public var maxWait: Duration
+        /// Engine calls that may run at once, each on a thread of the batcher's; also the threads
+        /// a call may use when it runs alone.
+        public var concurrentPasses: Int
 
         /// Creates a configuration.
-        public init(maxBatchSize: Int = 32, maxWait: Duration = .milliseconds(5)) {
+        public init(maxBatchSize: Int = 32, maxWait: Duration = .milliseconds(5), concurrentPasses: Int = 1) {
             precondition(maxBatchSize >= 1, "maxBatchSize must be at least 1")
+            precondition(concurrentPasses >= 1, "concurrentPasses must be at least 1")
             self.maxBatchSize = maxBatchSize
             self.maxWait = maxWait
+            self.concurrentPasses = concurrentPasses
         }
     }
 
@@ -37,18 +50,20 @@ public final class DynamicBatcher: Sendable {
         public var largestBatch = 0
     }
 
-    /// The blocking work: each text's vector, in the order given.
-    public typealias Engine = @Sendable ([String]) throws -> [TextVector]
+    /// The blocking work: each text's vector, in the order given, using at most `threads` threads.
+    public typealias Engine = @Sendable (_ texts: [String], _ threads: Int) throws -> [TextVector]
 
     private let queue: BatchQueue
 
-    /// Starts the batcher's thread; it ends when the batcher is released.
+    /// Starts the batcher's threads; they end when the batcher is released.
     public init(configuration: Configuration = Configuration(), name: String = "trove.embedding.batcher", engine: @escaping Engine) {
         self.queue = BatchQueue(configuration: configuration, engine: engine)
         let queue = self.queue
-        let thread = Thread { queue.run() }
-        thread.name = name
-        thread.start()
+        for number in 1...configuration.concurrentPasses {
+            let thread = Thread { queue.run() }
+            thread.name = configuration.concurrentPasses == 1 ? name : "\(name).\(number)"
+            thread.start()
+        }
     }
 
     deinit {
@@ -77,9 +92,9 @@ public final class DynamicBatcher: Sendable {
     }
 }
 
-/// A request whose texts are in the queue. `results` and `remaining` are touched only by the
-/// batcher's thread; how the request ends is decided once, under `state`'s lock, by whichever of
-/// the batcher (vectors or an error) and a cancellation comes first.
+/// A request whose texts are in the queue. `results` and `remaining` are touched only under the
+/// queue's `results` lock; how the request ends is decided once, under `state`'s lock, by
+/// whichever of the batcher (vectors or an error) and a cancellation comes first.
 private final class PendingRequest: @unchecked Sendable {
     var results: [TextVector?]
     var remaining: Int
@@ -143,14 +158,23 @@ private struct QueuedText {
     let enqueued: Date
 }
 
-/// The queue and the worker loop; the condition guards `waiting` and `isShutDown`.
+/// The queue and the runners' loop; the condition guards `waiting`, `ready`, `isForming`,
+/// `running` and `isShutDown`.
 private final class BatchQueue: @unchecked Sendable {
     let configuration: DynamicBatcher.Configuration
     let engine: DynamicBatcher.Engine
     let statistics = Mutex(DynamicBatcher.Statistics())
     private let condition = NSCondition()
     private var waiting: [QueuedText] = []
+    /// Texts at the front of `waiting` left by a batch shared with idle runners, to go at once.
+    private var ready = 0
+    /// Whether a runner is gathering the next batch (one at a time, so that a batch fills).
+    private var isForming = false
+    /// Passes running now.
+    private var running = 0
     private var isShutDown = false
+    /// Guards the requests' `results` and `remaining`, which passes running at once share.
+    private let results = NSLock()
 
     init(configuration: DynamicBatcher.Configuration, engine: @escaping DynamicBatcher.Engine) {
         self.configuration = configuration
@@ -168,7 +192,8 @@ private final class BatchQueue: @unchecked Sendable {
         for (index, text) in texts.enumerated() {
             self.waiting.append(QueuedText(request: request, index: index, text: text, enqueued: now))
         }
-        self.condition.signal()
+        // The runner gathering a batch and an idle one waiting for it to finish both look again.
+        self.condition.broadcast()
         self.condition.unlock()
     }
 
@@ -176,6 +201,7 @@ private final class BatchQueue: @unchecked Sendable {
     func cancel(_ request: PendingRequest) {
         self.condition.lock()
         self.waiting.removeAll { $0.request === request }
+        self.ready = min(self.ready, self.waiting.count)
         self.condition.unlock()
         request.fail(EmbeddingError(code: .cancelled, message: "the request was cancelled"))
     }
@@ -183,7 +209,7 @@ private final class BatchQueue: @unchecked Sendable {
     func shutDown() {
         self.condition.lock()
         self.isShutDown = true
-        self.condition.signal()
+        self.condition.broadcast()
         self.condition.unlock()
     }
 
@@ -192,7 +218,7 @@ private final class BatchQueue: @unchecked Sendable {
             + Double(self.configuration.maxWait.components.attoseconds) / 1e18
         while true {
             self.condition.lock()
-            while self.waiting.isEmpty && !self.isShutDown {
+            while (self.waiting.isEmpty || self.isForming) && !self.isShutDown {
                 self.condition.wait()
             }
             if self.isShutDown {
@@ -204,26 +230,41 @@ private final class BatchQueue: @unchecked Sendable {
                 }
                 return
             }
-            let deadline = self.waiting[0].enqueued.addingTimeInterval(maxWait)
-            while self.waiting.count < self.configuration.maxBatchSize && !self.isShutDown && Date() < deadline {
-                _ = self.condition.wait(until: deadline)
+            self.isForming = true
+            if self.ready == 0 {
+                let deadline = self.waiting[0].enqueued.addingTimeInterval(maxWait)
+                while self.waiting.count < self.configuration.maxBatchSize && !self.isShutDown && Date() < deadline {
+                    _ = self.condition.wait(until: deadline)
+                }
             }
-            let count = min(self.waiting.count, self.configuration.maxBatchSize)
-            let batch = Array(self.waiting.prefix(count))
-            self.waiting.removeFirst(count)
+            // This runner's share of the batch; the idle runners take the rest at once.
+            let idle = self.configuration.concurrentPasses - self.running - 1
+            let count = min(self.waiting.count, self.ready > 0 ? self.ready : self.configuration.maxBatchSize)
+            let share = (count + idle) / (idle + 1)
+            let batch = Array(self.waiting.prefix(share))
+            self.waiting.removeFirst(share)
+            self.ready = count - share
+            self.isForming = false
+            let threads = share == 1 && self.running == 0 && self.waiting.isEmpty ? self.configuration.concurrentPasses : 1
+            self.running += 1
+            // Another runner, if one is idle, gathers the next batch (or the rest of this one).
+            self.condition.broadcast()
             self.condition.unlock()
-            self.process(batch)
+            self.process(batch, threads: threads)
+            self.condition.lock()
+            self.running -= 1
+            self.condition.unlock()
         }
     }
 
-    private func process(_ batch: [QueuedText]) {
+    private func process(_ batch: [QueuedText], threads: Int) {
         // Texts of requests that already failed are not worth a pass.
         let live = batch.filter { !$0.request.isFinished }.sorted { $0.text.utf8.count < $1.text.utf8.count }
         if live.isEmpty { return }
         Recorder(label: TroveMetrics.embeddingBatchSize, aggregate: true).record(live.count)
         let vectors: [TextVector]
         do {
-            vectors = try self.engine(live.map(\.text))
+            vectors = try self.engine(live.map(\.text), threads)
             guard vectors.count == live.count else {
                 throw EmbeddingError(code: .internalError, message: "the engine returned \(vectors.count) vectors for \(live.count) texts")
             }
@@ -236,13 +277,19 @@ private final class BatchQueue: @unchecked Sendable {
             statistics.texts += live.count
             statistics.largestBatch = max(statistics.largestBatch, live.count)
         }
-        for (item, vector) in zip(live, vectors) {
-            let request = item.request
-            request.results[item.index] = vector
-            request.remaining -= 1
-            if request.remaining == 0 {
-                request.succeed(request.results.map { $0! })
+        var completed: [(PendingRequest, [TextVector])] = []
+        self.results.withLock {
+            for (item, vector) in zip(live, vectors) {
+                let request = item.request
+                request.results[item.index] = vector
+                request.remaining -= 1
+                if request.remaining == 0 {
+                    completed.append((request, request.results.map { $0! }))
+                }
             }
+        }
+        for (request, vectors) in completed {
+            request.succeed(vectors)
         }
     }
 }

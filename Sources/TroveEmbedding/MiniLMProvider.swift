@@ -2,7 +2,8 @@ import Foundation
 import TextEmbedding
 
 /// all-MiniLM-L6-v2, built in: the default provider. Concurrent requests share the model's
-/// passes through a `DynamicBatcher`.
+/// passes through a `DynamicBatcher`, which runs as many passes at once as the model has threads
+/// (see `DynamicBatcher` for how a pass's threads are chosen).
 ///
 /// Without the model's files the provider still exists: it is listed as unavailable, and
 /// embedding or tokenizing answers FAILED_PRECONDITION naming `Scripts/fetch-model.sh`.
@@ -13,7 +14,8 @@ public final class MiniLMProvider: EmbeddingProvider {
         public var modelDirectory: URL
         /// Threads for the matrix products; `nil` means one per core.
         public var threadCount: Int?
-        /// How concurrent texts are grouped into passes.
+        /// How concurrent texts are grouped into passes; its `concurrentPasses` is set to the
+        /// thread count.
         public var batching: DynamicBatcher.Configuration
 
         /// Creates a configuration.
@@ -38,13 +40,16 @@ public final class MiniLMProvider: EmbeddingProvider {
     /// Loads the model; a model that cannot be loaded leaves the provider unavailable, with the reason.
     public init(configuration: Configuration) {
         do {
+            let threads = configuration.threadCount ?? ProcessInfo.processInfo.activeProcessorCount
             let embedder = try MiniLMEmbedder(
                 modelDirectory: configuration.modelDirectory,
-                configuration: .init(threadCount: configuration.threadCount)
+                configuration: .init(threadCount: threads, concurrentPasses: threads)
             )
+            var batching = configuration.batching
+            batching.concurrentPasses = threads
             self.embedder = embedder
-            self.batcher = DynamicBatcher(configuration: configuration.batching, name: "trove.embedding.minilm") { texts in
-                try embedder.embeddings(for: texts).map {
+            self.batcher = DynamicBatcher(configuration: batching, name: "trove.embedding.minilm") { texts, threads in
+                try embedder.embeddings(for: texts, threads: threads).map {
                     TextVector(values: $0.vector, tokenCount: $0.tokenCount, isTruncated: $0.isTruncated)
                 }
             }

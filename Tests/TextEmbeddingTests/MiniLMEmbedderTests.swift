@@ -121,6 +121,25 @@ struct MiniLMEmbedderTests {
         }
     }
 
+    @Test("Passes side by side, each on one thread in buffers of its own, give one caller's vectors bit for bit")
+    func concurrentPasses() async throws {
+        let embedder = try MiniLMEmbedder(
+            modelDirectory: TestData.modelDirectory, configuration: .init(threadCount: 2, concurrentPasses: 2))
+        let texts = try TestData.referenceEmbeddings.get().map(\.text)
+        let expected = try embedder.embed(texts)
+        try await withThrowingTaskGroup(of: [[Float]].self) { group in
+            for _ in 0..<4 {
+                group.addTask { try embedder.embeddings(for: texts, threads: 1).map(\.vector) }
+            }
+            var answered = 0
+            for try await vectors in group {
+                #expect(vectors == expected)
+                answered += 1
+            }
+            #expect(answered == 4)
+        }
+    }
+
     @Test("A missing model directory is a modelNotFound error naming the fetch script")
     func missingModel() {
         let directory = URL(fileURLWithPath: "/nonexistent/trove-model")

@@ -11,7 +11,7 @@ struct DynamicBatcherTests {
     func cancelledTextsLeaveTheQueue() async throws {
         let release = DispatchSemaphore(value: 0)
         let passes = Mutex<[[String]]>([])
-        let batcher = DynamicBatcher(configuration: .init(maxBatchSize: 4, maxWait: .milliseconds(1))) { texts in
+        let batcher = DynamicBatcher(configuration: .init(maxBatchSize: 4, maxWait: .milliseconds(1))) { texts, _ in
             passes.withLock { $0.append(texts) }
             if texts.contains("held") { release.wait() }
             return texts.map { TextVector(values: [Float($0.count)], tokenCount: 1, isTruncated: false) }
@@ -30,5 +30,53 @@ struct DynamicBatcherTests {
         #expect(try await batcher.embed(["after"]).map(\.values) == [[5]])
         #expect(passes.withLock { $0 } == [["held"], ["after"]])
         #expect(batcher.statistics.texts == 2)
+    }
+
+    @Test("Passes run side by side: a text is embedded while another pass is held, on one thread; a lone text gets every thread")
+    func passesSideBySide() async throws {
+        let release = DispatchSemaphore(value: 0)
+        let passes = Mutex<[(texts: [String], threads: Int)]>([])
+        let batcher = DynamicBatcher(configuration: .init(maxBatchSize: 4, maxWait: .milliseconds(1), concurrentPasses: 2)) { texts, threads in
+            passes.withLock { $0.append((texts, threads)) }
+            if texts.contains("held") { release.wait() }
+            return texts.map { TextVector(values: [Float($0.count)], tokenCount: 1, isTruncated: false) }
+        }
+        let held = Task { try await batcher.embed(["held"]) }
+        while passes.withLock({ $0.isEmpty }) { await Task.yield() }
+
+        // With one pass at a time this would wait for "held" to be released (10 s at most here).
+        let beside = Task { try await batcher.embed(["beside"]) }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while passes.withLock({ $0.count }) < 2 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        let besideRanBeforeRelease = passes.withLock { $0.count } == 2
+        release.signal()
+        #expect(besideRanBeforeRelease)
+        #expect(try await beside.value.map(\.values) == [[6]])
+        #expect(try await held.value.map(\.values) == [[4]])
+        let seen = passes.withLock { $0 }
+        #expect(seen.map(\.texts) == [["held"], ["beside"]])
+        #expect(seen.map(\.threads) == [2, 1])
+    }
+
+    @Test("A batch gathered while a runner is idle is shared with it; each request gets its vectors in order")
+    func batchSharedWithIdleRunner() async throws {
+        let passes = Mutex<[(texts: [String], threads: Int)]>([])
+        let batcher = DynamicBatcher(configuration: .init(maxBatchSize: 8, maxWait: .milliseconds(1), concurrentPasses: 2)) { texts, threads in
+            passes.withLock { $0.append((texts, threads)) }
+            // Each pass waits (5 s at most) for a second one, so that neither ends before the
+            // other has taken its texts.
+            let deadline = Date().addingTimeInterval(5)
+            while passes.withLock({ $0.count }) < 2 && Date() < deadline { usleep(100) }
+            return texts.map { TextVector(values: [Float($0.count)], tokenCount: 1, isTruncated: false) }
+        }
+        let texts = ["a", "bb", "ccc", "dddd"]
+        #expect(try await batcher.embed(texts).map(\.values) == [[1], [2], [3], [4]])
+        let seen = passes.withLock { $0 }
+        #expect(seen.map(\.texts.count) == [2, 2])
+        #expect(Set(seen.flatMap(\.texts)) == Set(texts))
+        #expect(seen.map(\.threads) == [1, 1])
+        #expect(batcher.statistics.batches == 2)
     }
 }
