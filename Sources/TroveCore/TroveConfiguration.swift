@@ -139,7 +139,8 @@ public struct TroveConfiguration: Sendable {
         public var hashingDimension = 384
         /// The `openai-compatible` provider's server.
         public var openAI = OpenAI()
-        /// Threads for the model's matrix products; 0 means one per core.
+        /// Threads for the model: passes that run at once, one thread each (a lone text's pass
+        /// is split over all of them); 0 means one per core.
         public var threads = 0
         /// The most texts one pass of the model takes from the queue of waiting requests.
         public var maxBatchSize = 32
