@@ -92,12 +92,12 @@ public final class DynamicBatcher: Sendable {
     }
 }
 
-/// A request whose texts are in the queue. `results` and `remaining` are touched only under the
-/// queue's `results` lock; how the request ends is decided once, under `state`'s lock, by
-/// whichever of the batcher (vectors or an error) and a cancellation comes first.
-private final class PendingRequest: @unchecked Sendable {
-    var results: [TextVector?]
-    var remaining: Int
+/// A request whose texts are in the queue. Its vectors are collected under `collected`'s lock,
+/// from whichever passes hold its texts; how the request ends is decided once, under `state`'s
+/// lock, by whichever of the batcher (vectors or an error) and a cancellation comes first.
+private final class PendingRequest: Sendable {
+    /// The vectors so far, by text, and how many are still missing.
+    private let collected: Mutex<(vectors: [TextVector?], missing: Int)>
 
     private enum State {
         case created
@@ -107,8 +107,17 @@ private final class PendingRequest: @unchecked Sendable {
     private let state = Mutex(State.created)
 
     init(count: Int) {
-        self.results = Array(repeating: nil, count: count)
-        self.remaining = count
+        self.collected = Mutex((Array(repeating: nil, count: count), count))
+    }
+
+    /// Keeps the vector of text `index`; with the last one, the request succeeds.
+    func deliver(_ vector: TextVector, at index: Int) {
+        let complete: [TextVector]? = self.collected.withLock { collected in
+            collected.vectors[index] = vector
+            collected.missing -= 1
+            return collected.missing == 0 ? collected.vectors.map { $0! } : nil
+        }
+        if let complete { self.succeed(complete) }
     }
 
     /// Keeps the caller's continuation; false (and the continuation resumed) when the request
@@ -136,7 +145,7 @@ private final class PendingRequest: @unchecked Sendable {
         self.finish()?.resume(throwing: error)
     }
 
-    func succeed(_ vectors: [TextVector]) {
+    private func succeed(_ vectors: [TextVector]) {
         self.finish()?.resume(returning: vectors)
     }
 
@@ -173,8 +182,6 @@ private final class BatchQueue: @unchecked Sendable {
     /// Passes running now.
     private var running = 0
     private var isShutDown = false
-    /// Guards the requests' `results` and `remaining`, which passes running at once share.
-    private let results = NSLock()
 
     init(configuration: DynamicBatcher.Configuration, engine: @escaping DynamicBatcher.Engine) {
         self.configuration = configuration
@@ -277,19 +284,8 @@ private final class BatchQueue: @unchecked Sendable {
             statistics.texts += live.count
             statistics.largestBatch = max(statistics.largestBatch, live.count)
         }
-        var completed: [(PendingRequest, [TextVector])] = []
-        self.results.withLock {
-            for (item, vector) in zip(live, vectors) {
-                let request = item.request
-                request.results[item.index] = vector
-                request.remaining -= 1
-                if request.remaining == 0 {
-                    completed.append((request, request.results.map { $0! }))
-                }
-            }
-        }
-        for (request, vectors) in completed {
-            request.succeed(vectors)
+        for (item, vector) in zip(live, vectors) {
+            item.request.deliver(vector, at: item.index)
         }
     }
 }

@@ -40,13 +40,13 @@ public final class MiniLMProvider: EmbeddingProvider {
     /// Loads the model; a model that cannot be loaded leaves the provider unavailable, with the reason.
     public init(configuration: Configuration) {
         do {
-            let threads = configuration.threadCount ?? ProcessInfo.processInfo.activeProcessorCount
+            let threadCount = configuration.threadCount ?? ProcessInfo.processInfo.activeProcessorCount
             let embedder = try MiniLMEmbedder(
                 modelDirectory: configuration.modelDirectory,
-                configuration: .init(threadCount: threads, concurrentPasses: threads)
+                configuration: .init(threadCount: threadCount, concurrentPasses: threadCount)
             )
             var batching = configuration.batching
-            batching.concurrentPasses = threads
+            batching.concurrentPasses = threadCount
             self.embedder = embedder
             self.batcher = DynamicBatcher(configuration: batching, name: "trove.embedding.minilm") { texts, threads in
                 try embedder.embeddings(for: texts, threads: threads).map {
