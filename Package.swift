@@ -71,6 +71,7 @@ let package = Package(
         .target(
             name: "ObjectStores",
             dependencies: [
+                "CurlHTTP",
                 "S3",
                 "SigV4",
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -33,6 +33,10 @@ public final class CurlHTTPClient: Sendable {
         /// The body as pieces sent one after another, never joined into one buffer (a single PUT
         /// sends an object as the messages it was streamed in); nil sends none.
         public var body: [Data]?
+        /// Where the response body is collected: in a buffer of this pool when it fits (a body
+        /// that outgrows it carries on in memory of its own), else in memory allocated for it.
+        /// For large responses asked for again and again, such as the ranges of a download.
+        public var responseBuffers: BufferPool?
 
         /// Creates a request; a nil body sends none.
         public init(method: String, url: String, headers: [(name: String, value: String)], body: Data?) {
@@ -118,7 +122,7 @@ public final class CurlHTTPClient: Sendable {
     }
 
     /// Set when the task that sent a request is cancelled; curl's progress callback reads it.
-    fileprivate final class Cancellation: Sendable {
+    final class Cancellation: Sendable {
         let isRequested = Atomic<Bool>(false)
     }
 
@@ -173,7 +177,6 @@ public final class CurlHTTPClient: Sendable {
         curl_easy_reset(handle)
 
         let sink = ResponseSink(cancellation: cancellation)
-        let context = Unmanaged.passUnretained(sink).toOpaque()
         var headerList: UnsafeMutablePointer<curl_slist>?
         defer { curl_slist_free_all(headerList) }
         // curl adds these unless told not to; none belongs in a signed request. Its default
@@ -186,7 +189,45 @@ public final class CurlHTTPClient: Sendable {
             headerList = curl_slist_append(headerList, line)
         }
 
-        let status: CURLcode = request.url.withCString { url in
+        let status: CURLcode
+        let body: Data
+        if let pool = request.responseBuffers {
+            var pooledStatus = CURLE_OK
+            let pooled = try pool.chunk { buffer in
+                sink.buffer = buffer
+                pooledStatus = self.transfer(handle, request, headerList: headerList, sink: sink, cancellation: cancellation)
+                // Nothing is left in the pooled buffer when the body outgrew it.
+                return sink.buffer == nil ? 0 : sink.bufferFill
+            }
+            status = pooledStatus
+            body = sink.buffer == nil ? sink.body : pooled
+        } else {
+            status = self.transfer(handle, request, headerList: headerList, sink: sink, cancellation: cancellation)
+            body = sink.body
+        }
+        if status == CURLE_ABORTED_BY_CALLBACK {
+            throw CancellationError()
+        }
+        guard status == CURLE_OK else {
+            let message = String(cString: curl_easy_strerror(status))
+            throw TransportError(code: Int(status.rawValue), message: message, isTimeout: status == CURLE_OPERATION_TIMEDOUT)
+        }
+        var code = 0
+        trove_curl_get_long(handle, CURLINFO_RESPONSE_CODE, &code)
+        reusable = true
+        return Response(status: code, headers: sink.headers, body: body)
+    }
+
+    /// Sets up `handle` for `request` and runs it, collecting the response in `sink`.
+    private func transfer(
+        _ handle: UnsafeMutableRawPointer,
+        _ request: Request,
+        headerList: UnsafeMutablePointer<curl_slist>?,
+        sink: ResponseSink,
+        cancellation: Cancellation?
+    ) -> CURLcode {
+        let context = Unmanaged.passUnretained(sink).toOpaque()
+        return request.url.withCString { url in
             request.method.withCString { method in
                 trove_curl_set_string(handle, CURLOPT_URL, url)
                 trove_curl_set_long(handle, CURLOPT_NOSIGNAL, 1)
@@ -203,7 +244,7 @@ public final class CurlHTTPClient: Sendable {
                 }
                 trove_curl_set_callback(handle, CURLOPT_WRITEFUNCTION) { data, size, count, context in
                     let sink = Unmanaged<ResponseSink>.fromOpaque(context!).takeUnretainedValue()
-                    sink.body.append(UnsafeRawPointer(data!).assumingMemoryBound(to: UInt8.self), count: size * count)
+                    sink.append(UnsafeRawBufferPointer(start: data, count: size * count))
                     return size * count
                 }
                 trove_curl_set_pointer(handle, CURLOPT_WRITEDATA, context)
@@ -226,17 +267,6 @@ public final class CurlHTTPClient: Sendable {
                 return Self.perform(handle, body: request.body)
             }
         }
-        if status == CURLE_ABORTED_BY_CALLBACK {
-            throw CancellationError()
-        }
-        guard status == CURLE_OK else {
-            let message = String(cString: curl_easy_strerror(status))
-            throw TransportError(code: Int(status.rawValue), message: message, isTimeout: status == CURLE_OPERATION_TIMEDOUT)
-        }
-        var code = 0
-        trove_curl_get_long(handle, CURLINFO_RESPONSE_CODE, &code)
-        reusable = true
-        return Response(status: code, headers: sink.headers, body: sink.body)
     }
 }
 
@@ -288,13 +318,32 @@ final class BodyReader {
 }
 
 /// Collects one response; touched only by the thread running the request.
-private final class ResponseSink {
+final class ResponseSink {
+    /// The body, unless it is collected in `buffer`.
     var body = Data()
+    /// Pooled memory the body is written into while it fits; nil once it has outgrown it (its
+    /// bytes then carry on in `body`).
+    var buffer: UnsafeMutableRawBufferPointer?
+    /// The bytes of `buffer` written so far.
+    var bufferFill = 0
     var headers: [String: String] = [:]
     let cancellation: CurlHTTPClient.Cancellation?
 
-    init(cancellation: CurlHTTPClient.Cancellation?) {
+    init(cancellation: CurlHTTPClient.Cancellation? = nil) {
         self.cancellation = cancellation
+    }
+
+    func append(_ bytes: UnsafeRawBufferPointer) {
+        if let buffer = self.buffer {
+            if bytes.count <= buffer.count - self.bufferFill {
+                UnsafeMutableRawBufferPointer(rebasing: buffer[self.bufferFill...]).copyMemory(from: bytes)
+                self.bufferFill += bytes.count
+                return
+            }
+            self.body.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[..<self.bufferFill]))
+            self.buffer = nil
+        }
+        self.body.append(contentsOf: bytes)
     }
 
     func addHeaderLine(_ line: String) {
@@ -308,8 +357,14 @@ private final class ResponseSink {
         let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
         self.headers[name] = value
         if name == "content-length", let length = Int(value), length > 0, length <= 1 << 30 {
-            // One allocation for the whole body, rather than a growing series of them.
-            self.body.reserveCapacity(length)
+            if let buffer = self.buffer, length > buffer.count, self.bufferFill == 0 {
+                // Too large for the pooled buffer: collected in memory of its own from the start.
+                self.buffer = nil
+            }
+            if self.buffer == nil {
+                // One allocation for the whole body, rather than a growing series of them.
+                self.body.reserveCapacity(length)
+            }
         }
     }
 }

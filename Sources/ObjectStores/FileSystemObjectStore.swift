@@ -1,4 +1,5 @@
 import Crypto
+import CurlHTTP
 import Foundation
 import NIOPosix
 import SigV4
@@ -40,7 +41,7 @@ public struct FileSystemObjectStore: ObjectStore {
     public let configuration: Configuration
     let threadPool: NIOThreadPool
     /// Enough idle chunk buffers for a few reads at once (4 MiB at the default chunk size).
-    let readBuffers: ReadBufferPool
+    let readBuffers: BufferPool
     let bucketsDirectory: String
     let temporaryDirectory: String
 
@@ -49,7 +50,7 @@ public struct FileSystemObjectStore: ObjectStore {
     public init(configuration: Configuration, threadPool: NIOThreadPool = .singleton) throws {
         self.configuration = configuration
         self.threadPool = threadPool
-        self.readBuffers = ReadBufferPool(bufferSize: configuration.readChunkSize, keptBuffers: 16)
+        self.readBuffers = BufferPool(bufferSize: configuration.readChunkSize, keptBuffers: 16)
         let root = configuration.root.hasSuffix("/") ? String(configuration.root.dropLast()) : configuration.root
         self.bucketsDirectory = root + "/buckets"
         self.temporaryDirectory = root + "/tmp"
@@ -426,12 +427,12 @@ private final class ObjectFileReader: @unchecked Sendable {
     private let file: POSIXFile
     private var position: UInt64
     private let end: UInt64
-    private let buffers: ReadBufferPool
+    private let buffers: BufferPool
     private let expectedSHA256: String?
     private var hasher = SHA256()
     private let threadPool: NIOThreadPool
 
-    init(file: POSIXFile, start: UInt64, end: UInt64, buffers: ReadBufferPool, expectedSHA256: String?, threadPool: NIOThreadPool) {
+    init(file: POSIXFile, start: UInt64, end: UInt64, buffers: BufferPool, expectedSHA256: String?, threadPool: NIOThreadPool) {
         self.file = file
         self.position = start
         self.end = end

@@ -1,4 +1,5 @@
 import Crypto
+import CurlHTTP
 import Foundation
 import S3
 import SigV4
@@ -8,8 +9,9 @@ import SigV4
 /// Bodies up to `multipartThreshold` go up in one PUT; larger ones as a multipart upload of
 /// `partSize` parts, up to `concurrency` of them in flight while the body keeps streaming in,
 /// aborted on any failure so no parts are left behind. Reads fetch ranges of `readChunkSize`,
-/// up to `concurrency` ahead of the reader. Memory per transfer is thus bounded by about
-/// `concurrency` + 1 parts or `concurrency` ranges, whatever the object's size.
+/// up to `concurrency` ahead of the reader, into buffers reused from one range to the next.
+/// Memory per transfer is thus bounded by about `concurrency` + 1 parts or ranges, whatever the
+/// object's size.
 ///
 /// The SHA-256 computed while streaming is stored as the user metadata `trove-sha256` and
 /// checked when an object is read whole. A multipart upload records it from the start when the
@@ -61,9 +63,13 @@ public struct S3ObjectStore: ObjectStore {
 
     public let configuration: Configuration
     let client: S3Client
+    /// Buffers for the ranges of downloads: enough idle ones for a download's ranges in flight
+    /// and the one being read.
+    let rangeBuffers: BufferPool
 
     public init(configuration: Configuration) throws {
         self.configuration = configuration
+        self.rangeBuffers = BufferPool(bufferSize: configuration.readChunkSize, keptBuffers: configuration.concurrency + 1)
         do {
             self.client = try S3Client(configuration: configuration.client)
         } catch {
@@ -547,7 +553,7 @@ private final class S3RangeReader: @unchecked Sendable {
             let etag = self.etag.isEmpty ? nil : self.etag
             self.pending.append(Task {
                 let (_, chunk) = try await store.mapping(bucket: bucket, key: key) {
-                    try await store.client.getObject(bucket: bucket, key: key, range: range, ifMatch: etag)
+                    try await store.client.getObject(bucket: bucket, key: key, range: range, ifMatch: etag, responseBuffers: store.rangeBuffers)
                 }
                 guard UInt64(chunk.count) == range.upperBound - range.lowerBound + 1 else {
                     throw ObjectStoreError(.dataLoss, "S3 returned \(chunk.count) bytes for a range of \(range.upperBound - range.lowerBound + 1)")

@@ -111,7 +111,8 @@ public struct S3Client: Sendable {
         headers: [(name: String, value: String)] = [],
         body: [Data]? = nil,
         bodySHA256: String? = nil,
-        idempotent: Bool = true
+        idempotent: Bool = true,
+        responseBuffers: BufferPool? = nil
     ) async throws -> Response {
         let payloadHash = bodySHA256 ?? Self.sha256Hex(of: body ?? [])
         let (host, path) = self.hostAndPath(bucket: bucket, key: key)
@@ -126,9 +127,9 @@ public struct S3Client: Sendable {
                 url += "?" + signed.encodedQuery
             }
             do {
-                let response = try await self.http.perform(
-                    .init(method: method, url: url, headers: request.headers + signed.headersToAdd, bodyPieces: body)
-                )
+                var httpRequest = CurlHTTPClient.Request(method: method, url: url, headers: request.headers + signed.headersToAdd, bodyPieces: body)
+                httpRequest.responseBuffers = responseBuffers
+                let response = try await self.http.perform(httpRequest)
                 if (200..<300).contains(response.status) {
                     return Response(status: response.status, headers: response.headers, body: response.body)
                 }
@@ -244,8 +245,15 @@ public struct S3Client: Sendable {
     }
 
     /// One GET, optionally of the bytes `range` (inclusive), failing with `PreconditionFailed`
-    /// when the object's entity tag is no longer `ifMatch`.
-    public func getObject(bucket: String, key: String, range: ClosedRange<UInt64>? = nil, ifMatch: String? = nil) async throws -> (ObjectHead, Data) {
+    /// when the object's entity tag is no longer `ifMatch`. With `responseBuffers`, the bytes
+    /// come in a buffer of that pool when they fit (see `CurlHTTPClient.Request.responseBuffers`).
+    public func getObject(
+        bucket: String,
+        key: String,
+        range: ClosedRange<UInt64>? = nil,
+        ifMatch: String? = nil,
+        responseBuffers: BufferPool? = nil
+    ) async throws -> (ObjectHead, Data) {
         var headers: [(name: String, value: String)] = []
         if let range {
             headers.append(("Range", "bytes=\(range.lowerBound)-\(range.upperBound)"))
@@ -253,7 +261,7 @@ public struct S3Client: Sendable {
         if let ifMatch {
             headers.append(("If-Match", ifMatch))
         }
-        let response = try await self.send("GET", bucket: bucket, key: key, headers: headers)
+        let response = try await self.send("GET", bucket: bucket, key: key, headers: headers, responseBuffers: responseBuffers)
         return (Self.objectHead(from: response.headers), response.body)
     }
 

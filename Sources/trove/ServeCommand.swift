@@ -31,17 +31,19 @@ struct ServeCommand: AsyncParsableCommand {
     var dataDir: String?
 
     func run() async throws {
-        // Buffers of 2 MiB or more (S3 parts and ranges, large batches) are mapped and unmapped
-        // on their own, so that their memory goes back to the system when freed. By default
-        // glibc raises this threshold as large blocks are freed and then keeps such blocks in
-        // its per-thread arenas, so the resident set only ever grows with the largest transfers.
-        // Setting the threshold also fixes the trim threshold, which glibc otherwise keeps at
-        // twice it, at 128 KiB: every freed 1 MiB message then handed its pages back and the next
-        // one faulted them in afresh, about a quarter of the service's CPU for 1 MiB objects.
-        // Twice the map threshold, as glibc would keep it, holds on to them.
+        // Buffers over 4 MiB (S3 parts, large batches) are mapped and unmapped on their own, so
+        // that their memory goes back to the system when freed. By default glibc raises this
+        // threshold as large blocks are freed and then keeps such blocks in its per-thread
+        // arenas, so the resident set only ever grows with the largest transfers. Up to 4 MiB
+        // they come from the heap: NIO rounds every buffer up to a power of two, so a message
+        // just over 1 MiB (an object chunk and its framing) takes a 2 MiB buffer, and mapping
+        // each of those afresh faulted in and zeroed every page of every message. Setting the
+        // threshold also fixes the trim threshold, which glibc otherwise keeps at twice it, at
+        // 128 KiB: every freed message would then hand its pages back and the next one fault
+        // them in afresh. Twice the map threshold, as glibc would keep it, holds on to them.
         #if os(Linux)
-        _ = mallopt(mmapThresholdOption, 2 << 20)
-        _ = mallopt(trimThresholdOption, 4 << 20)
+        _ = mallopt(mmapThresholdOption, (4 << 20) + 4096)
+        _ = mallopt(trimThresholdOption, (8 << 20) + 8192)
         #endif
         var configuration = try TroveConfiguration.load(file: self.config)
         if let dataDir = self.dataDir {

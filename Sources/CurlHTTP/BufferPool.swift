@@ -1,22 +1,25 @@
 import Foundation
 import Synchronization
 
-/// Buffers for the chunks an object is read in, reused instead of allocated afresh for each
-/// chunk. A fresh 256 KiB allocation is fresh pages, and faulting them in (and zeroing them) cost
-/// the filesystem backend's reads more CPU than the reads themselves. A chunk is handed out as a
-/// `Data` over a pooled buffer; the buffer comes back when the last copy of that `Data` goes.
-final class ReadBufferPool: Sendable {
+/// Buffers for large chunks of bytes, reused instead of allocated afresh for each chunk: the
+/// HTTP client's response bodies (S3's ranged GETs) and the filesystem backend's reads.
+///
+/// A fresh allocation is fresh pages, and faulting them in (and zeroing them) cost more CPU than
+/// the reads that filled them: a third of the object-storage service's CPU in S3 downloads, where
+/// each 4 MiB range came in a new mapping. A chunk is handed out as a `Data` over a pooled
+/// buffer; the buffer comes back when the last copy of that `Data` goes.
+public final class BufferPool: Sendable {
     /// A buffer's address; the memory is owned by whoever took it from the pool.
     private struct Buffer: @unchecked Sendable {
         let pointer: UnsafeMutableRawPointer
     }
 
-    let bufferSize: Int
+    public let bufferSize: Int
     /// At most this many idle buffers are kept; more are freed.
-    let keptBuffers: Int
+    public let keptBuffers: Int
     private let idle = Mutex<[Buffer]>([])
 
-    init(bufferSize: Int, keptBuffers: Int) {
+    public init(bufferSize: Int, keptBuffers: Int) {
         self.bufferSize = bufferSize
         self.keptBuffers = keptBuffers
     }
@@ -28,7 +31,7 @@ final class ReadBufferPool: Sendable {
     }
 
     /// A chunk of up to `bufferSize` bytes written by `fill`, which returns how many it wrote.
-    func chunk(_ fill: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> Data {
+    public func chunk(_ fill: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> Data {
         let buffer = self.idle.withLock { $0.popLast() }
             ?? Buffer(pointer: .allocate(byteCount: self.bufferSize, alignment: 64))
         let count: Int

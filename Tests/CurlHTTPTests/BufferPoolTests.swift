@@ -1,13 +1,13 @@
 import Foundation
 import Testing
 
-@testable import ObjectStores
+import CurlHTTP
 
-/// The filesystem backend reads objects into pooled buffers: a buffer is reused only after the
+/// Reads and response bodies go into pooled buffers: a buffer is reused only after the
 /// last copy of the chunk over it is gone, and a chunk keeps its bytes while anything holds it.
-@Suite("Read buffer pool")
-struct ReadBufferPoolTests {
-    private static func fill(_ pool: ReadBufferPool, with byte: UInt8, count: Int) throws -> Data {
+@Suite("Buffer pool")
+struct BufferPoolTests {
+    private static func fill(_ pool: BufferPool, with byte: UInt8, count: Int) throws -> Data {
         try pool.chunk { buffer in
             for index in 0..<count { buffer[index] = byte }
             return count
@@ -20,7 +20,7 @@ struct ReadBufferPoolTests {
 
     @Test("A buffer whose chunk is gone is handed out again; one still held is not, and keeps its bytes")
     func buffersAreReusedOnlyWhenFree() throws {
-        let pool = ReadBufferPool(bufferSize: 1 << 16, keptBuffers: 4)
+        let pool = BufferPool(bufferSize: 1 << 16, keptBuffers: 4)
         var first: Data? = try Self.fill(pool, with: 1, count: 1 << 16)
         let firstAddress = Self.address(first!)
         var copy: Data? = first  // a second reference to the same chunk
@@ -41,7 +41,7 @@ struct ReadBufferPoolTests {
     @Test("A fill that throws gives its buffer back, and the error through")
     func failedFillGivesTheBufferBack() throws {
         struct Failure: Error {}
-        let pool = ReadBufferPool(bufferSize: 4096, keptBuffers: 1)
+        let pool = BufferPool(bufferSize: 4096, keptBuffers: 1)
         var address: UnsafeMutableRawPointer?
         #expect(throws: Failure.self) {
             _ = try pool.chunk { buffer in
@@ -55,7 +55,7 @@ struct ReadBufferPoolTests {
 
     @Test("Empty chunks, and more chunks at once than the pool keeps, are all correct")
     func manyChunksAtOnce() throws {
-        let pool = ReadBufferPool(bufferSize: 4096, keptBuffers: 2)
+        let pool = BufferPool(bufferSize: 4096, keptBuffers: 2)
         #expect(try Self.fill(pool, with: 9, count: 0).isEmpty)
         let chunks = try (0..<10).map { try Self.fill(pool, with: UInt8($0), count: 100 + $0) }
         for (index, chunk) in chunks.enumerated() {
