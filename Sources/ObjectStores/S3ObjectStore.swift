@@ -17,7 +17,7 @@ import SigV4
 /// checked when an object is read whole. A multipart upload records it from the start when the
 /// caller gives `expectedSHA256` (checked before the upload completes); otherwise by a
 /// server-side copy onto itself once the hash is known, which S3 allows up to 5 GiB: larger
-/// objects need `expectedSHA256`.
+/// objects, and servers that do not replace metadata in a copy, need `expectedSHA256`.
 public struct S3ObjectStore: ObjectStore {
     public struct Configuration: Sendable {
         public var client: S3Client.Configuration
@@ -248,6 +248,17 @@ public struct S3ObjectStore: ObjectStore {
                     do {
                         try await self.mapping(bucket: bucket, key: key) {
                             try await self.client.copyObject(from: (bucket, key), to: (bucket, key), replacing: (contentType, metadata))
+                        }
+                        // Some S3-compatible servers (nanio 0.1.7) answer such a copy with success
+                        // but keep the metadata the object had.
+                        let recorded = try await self.mapping(bucket: bucket, key: key) {
+                            try await self.client.headObject(bucket: bucket, key: key)
+                        }
+                        guard recorded.metadata[Self.sha256MetadataKey] == digest else {
+                            throw ObjectStoreError(
+                                .failedPrecondition,
+                                "the S3 server did not replace the object's metadata when asked to (a copy onto itself with x-amz-metadata-directive REPLACE), so its SHA-256 could not be recorded and its reads could not be checked; nothing was stored. Send expected_sha256 in the header: it is recorded as the upload begins"
+                            )
                         }
                     } catch {
                         try? await self.client.deleteObject(bucket: bucket, key: key)

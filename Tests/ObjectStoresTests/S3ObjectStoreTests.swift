@@ -10,7 +10,7 @@ import TroveTestSupport
 
 /// What only the S3 backend does: multipart uploads, signatures the server checks, and the
 /// mapping of S3's failures.
-@Suite("S3 object store (moto_server, signatures checked)")
+@Suite("S3 object store (moto_server and nanio, signatures checked)")
 struct S3ObjectStoreTests {
     @Test("A 100 MiB object goes up as a multipart upload and comes back byte-identical")
     func multipartRoundTrip() async throws {
@@ -65,6 +65,29 @@ struct S3ObjectStoreTests {
         let client = try S3Client(configuration: try await S3TestServer.moto.clientConfiguration())
         #expect(try await client.listMultipartUploads(bucket: bucket).isEmpty)
         #expect(try await StoreFixture(store: store, bucket: bucket).allKeys().keys.isEmpty)
+    }
+
+    @Test("Where a copy keeps the old metadata (nanio), a multipart upload without expected_sha256 is refused and leaves nothing")
+    func unrecordedHashIsRefused() async throws {
+        let store = try await S3TestServer.nanio.store(readChunkSize: 5 << 20, multipartThreshold: 5 << 20, partSize: 5 << 20)
+        let bucket = "unrecorded-" + UUID().uuidString.prefix(8).lowercased()
+        _ = try await store.createBucket(bucket)
+        let fixture = StoreFixture(store: store, bucket: bucket)
+        let data = randomBytes(12 << 20, seed: 12)
+        let refused = await #expect(throws: ObjectStoreError.self) {
+            _ = try await store.putObject(ObjectDescription(bucket: bucket, key: "unvouched"), body: TestBody(data, chunkSize: 1 << 20))
+        }
+        #expect(refused?.code == .failedPrecondition)
+        #expect(refused?.message.contains("expected_sha256") == true)
+        #expect(try await fixture.allKeys().keys.isEmpty)
+
+        // With the hash given up front, the same upload is stored, its hash recorded and checked.
+        _ = try await store.putObject(
+            ObjectDescription(bucket: bucket, key: "vouched", expectedSHA256: sha256Hex(data)),
+            body: TestBody(data, chunkSize: 1 << 20)
+        )
+        #expect(try await fixture.head("vouched").sha256 == sha256Hex(data))
+        #expect(try await fixture.read("vouched") == data)
     }
 
     @Test("The server checks Trove's signatures: a wrong secret key is refused as UNAUTHENTICATED")
