@@ -12,12 +12,19 @@ import TroveTestSupport
 /// mapping of S3's failures.
 @Suite("S3 object store (moto_server and nanio, signatures checked)")
 struct S3ObjectStoreTests {
+    /// A store on `server` that goes multipart past `partSize`, in parts and ranges of that size,
+    /// with a new bucket named after `prefix`.
+    private static func multipartFixture(_ server: S3TestServer, prefix: String, partSize: Int) async throws -> StoreFixture {
+        let store = try await server.store(readChunkSize: partSize, multipartThreshold: partSize, partSize: partSize)
+        let bucket = prefix + "-" + UUID().uuidString.prefix(8).lowercased()
+        _ = try await store.createBucket(bucket)
+        return StoreFixture(store: store, bucket: bucket)
+    }
+
     @Test("A 100 MiB object goes up as a multipart upload and comes back byte-identical")
     func multipartRoundTrip() async throws {
-        let store = try await S3TestServer.moto.store(readChunkSize: 8 << 20, multipartThreshold: 8 << 20, partSize: 8 << 20)
-        let bucket = "multipart-" + UUID().uuidString.prefix(8).lowercased()
-        _ = try await store.createBucket(bucket)
-        let fixture = StoreFixture(store: store, bucket: bucket)
+        let fixture = try await Self.multipartFixture(.moto, prefix: "multipart", partSize: 8 << 20)
+        let (store, bucket) = (fixture.store, fixture.bucket)
         let data = randomBytes(100 << 20, seed: 100)
         let stored = try await store.putObject(
             ObjectDescription(bucket: bucket, key: "big/object.bin", contentType: "application/x-big", userMetadata: ["kind": "multipart"]),
@@ -46,9 +53,8 @@ struct S3ObjectStoreTests {
 
     @Test("A multipart upload that fails part-way is aborted: no object, no upload left behind")
     func failedMultipartIsAborted() async throws {
-        let store = try await S3TestServer.moto.store(readChunkSize: 1 << 20, multipartThreshold: 5 << 20, partSize: 5 << 20)
-        let bucket = "aborted-" + UUID().uuidString.prefix(8).lowercased()
-        _ = try await store.createBucket(bucket)
+        let fixture = try await Self.multipartFixture(.moto, prefix: "aborted", partSize: 5 << 20)
+        let (store, bucket) = (fixture.store, fixture.bucket)
         await #expect(throws: TestBody.Failure_.self) {
             _ = try await store.putObject(
                 ObjectDescription(bucket: bucket, key: "partial"),
@@ -64,15 +70,13 @@ struct S3ObjectStoreTests {
         #expect(wrongHash?.code == .dataLoss)
         let client = try S3Client(configuration: try await S3TestServer.moto.clientConfiguration())
         #expect(try await client.listMultipartUploads(bucket: bucket).isEmpty)
-        #expect(try await StoreFixture(store: store, bucket: bucket).allKeys().keys.isEmpty)
+        #expect(try await fixture.allKeys().keys.isEmpty)
     }
 
     @Test("Where a copy keeps the old metadata (nanio), a multipart upload without expected_sha256 is refused and leaves nothing")
     func unrecordedHashIsRefused() async throws {
-        let store = try await S3TestServer.nanio.store(readChunkSize: 5 << 20, multipartThreshold: 5 << 20, partSize: 5 << 20)
-        let bucket = "unrecorded-" + UUID().uuidString.prefix(8).lowercased()
-        _ = try await store.createBucket(bucket)
-        let fixture = StoreFixture(store: store, bucket: bucket)
+        let fixture = try await Self.multipartFixture(.nanio, prefix: "unrecorded", partSize: 5 << 20)
+        let (store, bucket) = (fixture.store, fixture.bucket)
         let data = randomBytes(12 << 20, seed: 12)
         let refused = await #expect(throws: ObjectStoreError.self) {
             _ = try await store.putObject(ObjectDescription(bucket: bucket, key: "unvouched"), body: TestBody(data, chunkSize: 1 << 20))
