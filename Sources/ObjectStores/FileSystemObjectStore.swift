@@ -135,12 +135,16 @@ public struct FileSystemObjectStore: ObjectStore {
         body: some AsyncSequence<Data, any Error> & Sendable
     ) async throws -> ObjectInfo {
         try ObjectNames.validateKey(object.location.key)
-        let bucketDirectory = try await self.existingBucketDirectory(object.location.bucket)
+        try ObjectNames.validateBucket(object.location.bucket)
+        let bucketDirectory = self.bucketDirectory(object.location.bucket)
         let finalPath = try Self.objectPath(bucketDirectory: bucketDirectory, key: object.location.key)
         let temporaryPath = self.temporaryDirectory + "/" + UUID().uuidString + ".part"
         let fsync = self.configuration.fsync
 
-        let file = try await self.blocking { try POSIXFile(creating: temporaryPath) }
+        let file = try await self.blocking {
+            try Self.requireBucket(bucketDirectory, name: object.location.bucket)
+            return try POSIXFile(creating: temporaryPath)
+        }
         do {
             var hasher = SHA256()
             var size: UInt64 = 0
@@ -189,10 +193,11 @@ public struct FileSystemObjectStore: ObjectStore {
         _ body: (ObjectInfo, ObjectChunks) async throws -> Result
     ) async throws -> Result {
         try ObjectNames.validateKey(key)
-        let bucketDirectory = try await self.existingBucketDirectory(bucket)
+        try ObjectNames.validateBucket(bucket)
+        let bucketDirectory = self.bucketDirectory(bucket)
         let path = try Self.objectPath(bucketDirectory: bucketDirectory, key: key)
         let (file, info) = try await self.blocking {
-            let file = try POSIXFile(openingForReading: path, notFound: "object '\(key)' in bucket '\(bucket)'")
+            let file = try Self.openObject(path, bucketDirectory: bucketDirectory, bucket: bucket, key: key)
             do {
                 return (file, try ObjectFileFormat.readInfo(file, bucket: bucket, key: key))
             } catch {
@@ -221,10 +226,11 @@ public struct FileSystemObjectStore: ObjectStore {
 
     public func headObject(bucket: String, key: String) async throws -> ObjectInfo {
         try ObjectNames.validateKey(key)
-        let bucketDirectory = try await self.existingBucketDirectory(bucket)
+        try ObjectNames.validateBucket(bucket)
+        let bucketDirectory = self.bucketDirectory(bucket)
         let path = try Self.objectPath(bucketDirectory: bucketDirectory, key: key)
         return try await self.blocking {
-            let file = try POSIXFile(openingForReading: path, notFound: "object '\(key)' in bucket '\(bucket)'")
+            let file = try Self.openObject(path, bucketDirectory: bucketDirectory, bucket: bucket, key: key)
             defer { try? file.close() }
             return try ObjectFileFormat.readInfo(file, bucket: bucket, key: key)
         }
@@ -232,11 +238,13 @@ public struct FileSystemObjectStore: ObjectStore {
 
     public func deleteObject(bucket: String, key: String) async throws -> Bool {
         try ObjectNames.validateKey(key)
-        let bucketDirectory = try await self.existingBucketDirectory(bucket)
+        try ObjectNames.validateBucket(bucket)
+        let bucketDirectory = self.bucketDirectory(bucket)
         let path = try Self.objectPath(bucketDirectory: bucketDirectory, key: key)
         let fsync = self.configuration.fsync
         return try await self.blocking {
             guard try POSIXFile.removeFileIfPresent(path) else {
+                try Self.requireBucket(bucketDirectory, name: bucket)
                 return false
             }
             let parent = POSIXFile.parent(of: path)
@@ -366,11 +374,28 @@ public struct FileSystemObjectStore: ObjectStore {
     private func existingBucketDirectory(_ name: String) async throws -> String {
         try ObjectNames.validateBucket(name)
         let directory = self.bucketDirectory(name)
-        let exists = try await self.blocking { POSIXFile.exists(directory + "/.bucket") }
-        guard exists else {
+        try await self.blocking { try Self.requireBucket(directory, name: name) }
+        return directory
+    }
+
+    /// Throws NOT_FOUND unless the bucket in `directory` exists. Called on the thread pool, in
+    /// the same trip there as the work it guards: each trip is two thread switches, which on
+    /// a virtual machine cost more than the system calls themselves.
+    private static func requireBucket(_ directory: String, name: String) throws {
+        guard POSIXFile.exists(directory + "/.bucket") else {
             throw ObjectStoreError(.notFound, "bucket '\(name)' does not exist")
         }
-        return directory
+    }
+
+    /// Opens the object at `path` for reading; NOT_FOUND names the bucket when that is what is
+    /// missing. Called on the thread pool.
+    private static func openObject(_ path: String, bucketDirectory: String, bucket: String, key: String) throws -> POSIXFile {
+        do {
+            return try POSIXFile(openingForReading: path, notFound: "object '\(key)' in bucket '\(bucket)'")
+        } catch let error as ObjectStoreError where error.code == .notFound {
+            try Self.requireBucket(bucketDirectory, name: bucket)
+            throw error
+        }
     }
 
     /// The file that holds `key`; the key must be valid.

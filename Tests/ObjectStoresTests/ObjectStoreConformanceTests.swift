@@ -140,10 +140,23 @@ struct ObjectStoreConformanceTests {
         try await withStore(backend) { fixture in
             let missingObject = await #expect(throws: ObjectStoreError.self) { _ = try await fixture.read("absent") }
             #expect(missingObject?.code == .notFound)
+            let absentBucket = "no-such-bucket-\(UUID().uuidString.prefix(8).lowercased())"
             let missingBucket = await #expect(throws: ObjectStoreError.self) {
-                _ = try await fixture.store.putObject(ObjectDescription(bucket: "no-such-bucket-\(UUID().uuidString.prefix(8).lowercased())", key: "k"), body: TestBody(Data()))
+                _ = try await fixture.store.putObject(ObjectDescription(bucket: absentBucket, key: "k"), body: TestBody(Data()))
             }
             #expect(missingBucket?.code == .notFound)
+            let inAbsentBucket = StoreFixture(store: fixture.store, bucket: absentBucket)
+            let missingBucketErrors = [
+                await #expect(throws: ObjectStoreError.self) { _ = try await inAbsentBucket.read("k") },
+                await #expect(throws: ObjectStoreError.self) { _ = try await inAbsentBucket.head("k") },
+                await #expect(throws: ObjectStoreError.self) { _ = try await inAbsentBucket.delete("k") },
+            ]
+            for error in missingBucketErrors {
+                #expect(error?.code == .notFound)
+                if backend == .filesystem {
+                    #expect(error?.message == "bucket '\(absentBucket)' does not exist")
+                }
+            }
             _ = try await fixture.put("k", Data("x".utf8))
             #expect(try await fixture.delete("k"))
             #expect(try await fixture.delete("k") == false)
