@@ -64,10 +64,9 @@ public struct FileSystemObjectStore: ObjectStore {
     // MARK: Buckets
 
     public func createBucket(_ name: String) async throws -> BucketInfo {
-        try ObjectNames.validateBucket(name)
+        let bucketDirectory = try self.validBucketDirectory(name)
         let info = BucketInfo(name: name, createdAt: Date())
         let staging = self.temporaryDirectory + "/bucket-" + UUID().uuidString
-        let bucketDirectory = self.bucketDirectory(name)
         let fsync = self.configuration.fsync
         let marker = try JSONEncoder().encode(BucketMarker(createdAt: info.createdAt.timeIntervalSince1970))
         try await self.blocking {
@@ -95,8 +94,7 @@ public struct FileSystemObjectStore: ObjectStore {
     }
 
     public func bucketExists(_ name: String) async throws -> Bool {
-        try ObjectNames.validateBucket(name)
-        let marker = self.bucketDirectory(name) + "/.bucket"
+        let marker = try self.validBucketDirectory(name) + "/.bucket"
         return try await self.blocking { POSIXFile.exists(marker) }
     }
 
@@ -115,7 +113,6 @@ public struct FileSystemObjectStore: ObjectStore {
     }
 
     public func deleteBucket(_ name: String) async throws {
-        try ObjectNames.validateBucket(name)
         let directory = try await self.existingBucketDirectory(name)
         let graveyard = self.temporaryDirectory + "/deleted-" + UUID().uuidString
         try await self.blocking {
@@ -135,8 +132,7 @@ public struct FileSystemObjectStore: ObjectStore {
         body: some AsyncSequence<Data, any Error> & Sendable
     ) async throws -> ObjectInfo {
         try ObjectNames.validateKey(object.location.key)
-        try ObjectNames.validateBucket(object.location.bucket)
-        let bucketDirectory = self.bucketDirectory(object.location.bucket)
+        let bucketDirectory = try self.validBucketDirectory(object.location.bucket)
         let finalPath = try Self.objectPath(bucketDirectory: bucketDirectory, key: object.location.key)
         let temporaryPath = self.temporaryDirectory + "/" + UUID().uuidString + ".part"
         let fsync = self.configuration.fsync
@@ -193,8 +189,7 @@ public struct FileSystemObjectStore: ObjectStore {
         _ body: (ObjectInfo, ObjectChunks) async throws -> Result
     ) async throws -> Result {
         try ObjectNames.validateKey(key)
-        try ObjectNames.validateBucket(bucket)
-        let bucketDirectory = self.bucketDirectory(bucket)
+        let bucketDirectory = try self.validBucketDirectory(bucket)
         let path = try Self.objectPath(bucketDirectory: bucketDirectory, key: key)
         let (file, info) = try await self.blocking {
             let file = try Self.openObject(path, bucketDirectory: bucketDirectory, bucket: bucket, key: key)
@@ -226,8 +221,7 @@ public struct FileSystemObjectStore: ObjectStore {
 
     public func headObject(bucket: String, key: String) async throws -> ObjectInfo {
         try ObjectNames.validateKey(key)
-        try ObjectNames.validateBucket(bucket)
-        let bucketDirectory = self.bucketDirectory(bucket)
+        let bucketDirectory = try self.validBucketDirectory(bucket)
         let path = try Self.objectPath(bucketDirectory: bucketDirectory, key: key)
         return try await self.blocking {
             let file = try Self.openObject(path, bucketDirectory: bucketDirectory, bucket: bucket, key: key)
@@ -238,8 +232,7 @@ public struct FileSystemObjectStore: ObjectStore {
 
     public func deleteObject(bucket: String, key: String) async throws -> Bool {
         try ObjectNames.validateKey(key)
-        try ObjectNames.validateBucket(bucket)
-        let bucketDirectory = self.bucketDirectory(bucket)
+        let bucketDirectory = try self.validBucketDirectory(bucket)
         let path = try Self.objectPath(bucketDirectory: bucketDirectory, key: key)
         let fsync = self.configuration.fsync
         return try await self.blocking {
@@ -371,9 +364,15 @@ public struct FileSystemObjectStore: ObjectStore {
         self.bucketsDirectory + "/" + name
     }
 
-    private func existingBucketDirectory(_ name: String) async throws -> String {
+    /// The directory of bucket `name`, which must be a valid name; whether the bucket exists is
+    /// for `requireBucket` to say, on the thread pool.
+    private func validBucketDirectory(_ name: String) throws -> String {
         try ObjectNames.validateBucket(name)
-        let directory = self.bucketDirectory(name)
+        return self.bucketDirectory(name)
+    }
+
+    private func existingBucketDirectory(_ name: String) async throws -> String {
+        let directory = try self.validBucketDirectory(name)
         try await self.blocking { try Self.requireBucket(directory, name: name) }
         return directory
     }
