@@ -82,6 +82,7 @@ struct BenchObjectsCommand: AsyncParsableCommand {
 
         var rows: [ResultRow] = []
         var memory: [MemoryRow] = []
+        var emptyCalls: [(backend: String, seconds: Double)] = []
 
         // Filesystem backend against a file copy.
         do {
@@ -105,6 +106,7 @@ struct BenchObjectsCommand: AsyncParsableCommand {
                 }
                 rows.append(ResultRow(benchCase: benchCase, backend: "filesystem", peer: "file copy", trove: .median(trove), direct: .median(copy)))
             }
+            emptyCalls.append(("filesystem", try await service.emptyCallSeconds(bucket: "bench")))
             if self.memoryMiB > 0 {
                 memory.append(try await service.watchMemory(moving: memorySource, bytes: self.memoryMiB << 20, backend: "filesystem"))
             }
@@ -155,7 +157,7 @@ struct BenchObjectsCommand: AsyncParsableCommand {
             print("(no --s3-endpoint: the S3 half is skipped)")
         }
 
-        printTables(rows: rows, memory: memory)
+        printTables(rows: rows, memory: memory, emptyCalls: emptyCalls)
     }
 
     private func runBoto3(endpoint: String, cases: [BenchCase]) throws -> [String: Transfer] {
@@ -240,7 +242,7 @@ private func megabytesPerSecond(_ bytes: Int, _ seconds: Double) -> Double {
     Double(bytes) / 1_000_000 / seconds
 }
 
-private func printTables(rows: [ResultRow], memory: [MemoryRow]) {
+private func printTables(rows: [ResultRow], memory: [MemoryRow], emptyCalls: [(backend: String, seconds: Double)]) {
     let pad = padded
     func number(_ value: Double) -> String { String(format: "%9.1f", value) }
     func ratio(_ value: Double) -> String { String(format: "%8.2f×", value) }
@@ -261,6 +263,22 @@ private func printTables(rows: [ResultRow], memory: [MemoryRow]) {
         print(pad(row.benchCase.label, 15) + pad(row.backend, 12) + pad(troveLabel, 24) + number(tPut) + " " + number(tGet) + cpu)
         print(pad("", 15) + pad("", 12) + pad(row.peer, 24) + number(dPut) + " " + number(dGet))
         print(pad("", 15) + pad("", 12) + pad("ratio trove / " + row.peer, 24) + ratio(tPut / dPut) + " " + ratio(tGet / dGet))
+    }
+    // A transfer through the service does the direct path's work and at least one call's round
+    // trip more: where the direct path moves an object in about a round trip, that bounds the
+    // ratio whatever the service does.
+    for (backend, seconds) in emptyCalls {
+        print("")
+        print("an empty call through the service (HeadBucket, \(backend)): p50 \(String(format: "%.3f", seconds * 1000)) ms")
+        for row in rows where row.backend == backend {
+            let perObject = (put: row.direct.putSeconds / Double(row.benchCase.count), get: row.direct.getSeconds / Double(row.benchCase.count))
+            let ceiling = (put: perObject.put / (perObject.put + seconds), get: perObject.get / (perObject.get + seconds))
+            print(
+                "  \(row.benchCase.label): \(row.peer) \(String(format: "%.3f", perObject.put * 1000)) ms (PUT), "
+                    + "\(String(format: "%.3f", perObject.get * 1000)) ms (GET) per object; with one round trip added, "
+                    + "at most \(String(format: "%.2f", ceiling.put))× and \(String(format: "%.2f", ceiling.get))×"
+            )
+        }
     }
     if !memory.isEmpty {
         print("")
@@ -395,6 +413,23 @@ extension ServiceProcess {
                 putCPUSeconds: putCPUSeconds,
                 getCPUSeconds: getCPUSeconds
             )
+        }
+    }
+
+    /// The median round trip of a call that moves no data (HeadBucket), after a warm-up.
+    fileprivate func emptyCallSeconds(bucket: String, calls: Int = 500) async throws -> Double {
+        try await self.withClient { storage in
+            _ = try? await storage.createBucket(.with { $0.bucket = bucket })
+            let clock = ContinuousClock()
+            var samples: [Double] = []
+            for call in 0..<(calls + 50) {
+                let start = clock.now
+                _ = try await storage.headBucket(.with { $0.bucket = bucket })
+                if call >= 50 {
+                    samples.append((clock.now - start).seconds)
+                }
+            }
+            return samples.sorted()[samples.count / 2]
         }
     }
 
