@@ -2,10 +2,11 @@ import Foundation
 
 /// Search-result snippets: a short passage around where the query's words are.
 public enum Snippet {
-    /// Query words too common to say where the passage is.
+    /// Query words too common to say where the passage is, with the words a question starts with.
     private static let stopWords: Set<String> = [
-        "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "has", "have", "in", "is",
-        "it", "its", "of", "on", "or", "that", "the", "this", "to", "was", "were", "with",
+        "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "do", "does", "for", "from", "has",
+        "have", "how", "in", "is", "it", "its", "my", "of", "on", "or", "should", "that", "the", "this", "to",
+        "was", "were", "what", "when", "where", "which", "who", "why", "with", "you", "your",
     ]
 
     /// English endings a word and a query word may differ by ("index" finds "indexes" and
@@ -73,6 +74,23 @@ public enum Snippet {
         }
         if range.upperBound < scalars.count && marksCuts { result.append("…") }
         return result.string
+    }
+
+    /// `snippet` without the marks around words that `make` would not mark — stop words and words
+    /// shorter than 2 scalars — for snippets made elsewhere: SQLite's full-text search marks every
+    /// word of the query it finds, "a" and "how" as much as "press".
+    public static func unmarkingCommonWords(in snippet: String, open: String, close: String) -> String {
+        guard !open.isEmpty, !close.isEmpty else { return snippet }
+        var result = ""
+        var rest = snippet[...]
+        while let start = rest.range(of: open), let end = rest.range(of: close, range: start.upperBound..<rest.endIndex) {
+            let word = rest[start.upperBound..<end.lowerBound]
+            result += rest[..<start.lowerBound]
+            let term = folded(ArraySlice(word.unicodeScalars))
+            result += term.unicodeScalars.count < 2 || stopWords.contains(term) ? word : rest[start.lowerBound..<end.upperBound]
+            rest = rest[end.upperBound...]
+        }
+        return result + rest
     }
 
     /// The query's distinct words, folded, without short words and stop words.

@@ -11,6 +11,12 @@ extension IngestionService {
     /// Marks around matching terms in snippets, the same as the metadata service's full-text search.
     static let snippetMarks = (open: "<b>", close: "</b>")
 
+    /// A keyword match's snippet (made by the metadata service's full-text search) marking the
+    /// words a vector hit's snippet would: not "a" or "how".
+    static func keywordSnippet(_ match: Trove_V1_TextMatch) -> String {
+        Snippet.unmarkingCommonWords(in: match.snippet, open: Self.snippetMarks.open, close: Self.snippetMarks.close)
+    }
+
     public func search(request: Trove_V1_SearchRequest, context: ServerContext) async throws -> Trove_V1_SearchResponse {
         guard !request.collection.isEmpty else {
             throw RPCError.invalidField("collection", "name the collection to search")
@@ -46,7 +52,7 @@ extension IngestionService {
             response.hits = matches.enumerated().map { rank, match in
                 var hit = Self.hit(chunk: match.chunk, document: match.document)
                 hit.score = match.score
-                hit.snippet = match.snippet
+                hit.snippet = Self.keywordSnippet(match)
                 hit.keywordRank = UInt32(rank + 1)
                 return hit
             }
@@ -214,13 +220,13 @@ extension IngestionService {
             if var hit = fused[match.chunk.id] {
                 hit.keywordRank = UInt32(index + 1)
                 hit.score += share
-                hit.snippet = match.snippet
+                hit.snippet = Self.keywordSnippet(match)
                 fused[match.chunk.id] = hit
             } else {
                 var hit = Self.hit(chunk: match.chunk, document: match.document)
                 hit.keywordRank = UInt32(index + 1)
                 hit.score = share
-                hit.snippet = match.snippet
+                hit.snippet = Self.keywordSnippet(match)
                 fused[match.chunk.id] = hit
                 order.append(match.chunk.id)
             }

@@ -64,4 +64,17 @@ struct SnippetTests {
         #expect(matched.unicodeScalars.count == 50)
         #expect(matched.hasPrefix("…y"))
     }
+
+    @Test("Marks made elsewhere come off stop words and one-letter words, and stay on the rest")
+    func unmarkingCommonWords() {
+        let fullText = "…Brewing methods <b>How</b> do <b>I</b> make coffee in <b>a</b> <b>French</b> <b>press</b>? <b>Café</b> <b>À</b>…"
+        #expect(
+            Snippet.unmarkingCommonWords(in: fullText, open: "<b>", close: "</b>")
+                == "…Brewing methods How do I make coffee in a <b>French</b> <b>press</b>? <b>Café</b> À…")
+        // The same words as `make` leaves unmarked.
+        #expect(Snippet.make(content: "How do I make coffee in a French press", query: "how I a French press") == "How do I make coffee in a [French] [press]")
+        // A mark left open is text, not a mark.
+        #expect(Snippet.unmarkingCommonWords(in: "[a] and [b", open: "[", close: "]") == "a and [b")
+        #expect(Snippet.unmarkingCommonWords(in: "no marks", open: "<b>", close: "</b>") == "no marks")
+    }
 }
