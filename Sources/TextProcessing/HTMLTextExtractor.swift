@@ -31,12 +31,14 @@ struct HTMLTextExtractor {
         for name in ["script", "style", "noscript", "xmp", "iframe", "noembed", "noframes"] {
             roles[name] = .droppedRawText
         }
-        for name in ["template", "svg", "canvas", "audio", "video", "object"] {
+        // A `<nav>` holds a site's menus and breadcrumbs: the same links on every page, which would
+        // open each document's first chunk and pull its vector towards every other page's.
+        for name in ["template", "svg", "canvas", "audio", "video", "object", "nav"] {
             roles[name] = .droppedContent
         }
         for name in [
             "p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "table", "section", "article", "header",
-            "footer", "main", "nav", "aside", "figure", "form", "fieldset", "address", "details", "hr",
+            "footer", "main", "aside", "figure", "form", "fieldset", "address", "details", "hr",
             "dialog", "hgroup", "body", "search",
         ] {
             roles[name] = .paragraph

@@ -3,7 +3,7 @@ import TextProcessing
 
 @Suite("Text extraction: HTML")
 struct HTMLExtractionTests {
-    @Test("A realistic page: title first, head, scripts, styles and comments dropped, blocks as breaks")
+    @Test("A realistic page: title first, head, scripts, styles, comments and navigation dropped, blocks as breaks")
     func page() throws {
         let html = """
             <!DOCTYPE html>
@@ -34,8 +34,6 @@ struct HTMLExtractionTests {
         #expect(
             result.text == """
                 Trove & Friends — Docs
-
-                Home | Docs
 
                 Getting started
 
