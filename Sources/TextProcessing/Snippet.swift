@@ -4,9 +4,10 @@ import Foundation
 public enum Snippet {
     /// Query words too common to say where the passage is, with the words a question starts with.
     private static let stopWords: Set<String> = [
-        "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "do", "does", "for", "from", "has",
-        "have", "how", "in", "is", "it", "its", "my", "of", "on", "or", "should", "that", "the", "this", "to",
-        "was", "were", "what", "when", "where", "which", "who", "why", "with", "you", "your",
+        "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "did", "do", "does", "for",
+        "from", "has", "have", "how", "if", "in", "into", "is", "it", "its", "my", "of", "on", "or", "our",
+        "should", "so", "than", "that", "the", "then", "there", "they", "this", "to", "was", "we", "were",
+        "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your",
     ]
 
     /// English endings a word and a query word may differ by ("index" finds "indexes" and
