@@ -145,15 +145,56 @@ struct DocsCommand: AsyncParsableCommand {
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "Show a document.")
         @Argument var id: String
+        @Flag(name: .long, help: "Print the document as JSON, for scripts.")
+        var json = false
         @OptionGroup var client: ClientOptions
 
         func run() async throws {
             let document = try await self.client.withClient { client in
                 try await Trove_V1_Ingestion.Client(wrapping: client).getDocumentStatus(.with { $0.documentID = self.id }, options: self.client.callOptions)
             }
-            var options = JSONEncodingOptions()
-            options.preserveProtoFieldNames = true
-            print(try document.jsonString(options: options))
+            if self.json {
+                var options = JSONEncodingOptions()
+                options.preserveProtoFieldNames = true
+                print(try document.jsonString(options: options))
+                return
+            }
+            for line in try Self.describe(document) {
+                print(line)
+            }
+        }
+
+        /// The document as "label  value" lines under its filename.
+        static func describe(_ document: Trove_V1_Document) throws -> [String] {
+            let attempts = document.attempts == 1 ? "1 attempt" : "\(document.attempts) attempts"
+            var fields: [(String, String)] = [
+                ("id", document.id),
+                ("collection", document.collection),
+                ("status", "\(DocsCommand.name(document.status)) (\(attempts))"),
+            ]
+            if !document.errorMessage.isEmpty {
+                // On a completed document the message says why it was stored but not embedded.
+                fields.append((document.status == .failed ? "error" : "note", document.errorMessage))
+            }
+            fields += [
+                ("type", "\(document.mimeType.isEmpty ? "unknown" : document.mimeType), \(document.sizeBytes) bytes"),
+                ("sha256", document.sha256),
+                ("stored as", "\(document.location.bucket)/\(document.location.key)"),
+                ("chunks", "\(document.chunkCount)"),
+            ]
+            if document.chunking.size > 0 {
+                let unit = document.chunking.unit == .characters ? "characters" : "tokens"
+                fields.append(("chunking", "\(document.chunking.size) \(unit), overlap \(document.chunking.overlap)"))
+            }
+            for (key, value) in document.metadata.fields.sorted(by: { $0.key < $1.key }) {
+                let text = if case .stringValue(let string) = value.kind { string } else { try value.jsonString() }
+                fields.append((fields.contains { $0.0 == "metadata" } ? "" : "metadata", "\(key) = \(text)"))
+            }
+            fields += [
+                ("created", KeysCommand.List.format(document.createdAt)),
+                ("updated", KeysCommand.List.format(document.updatedAt)),
+            ]
+            return [document.filename.isEmpty ? document.id : document.filename] + fields.map { "  " + padded($0.0, 12) + $0.1 }
         }
     }
 

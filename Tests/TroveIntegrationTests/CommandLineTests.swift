@@ -134,7 +134,12 @@ struct CommandLineTests {
         let line = docs.stdout.split(separator: "\n").first { $0.contains("sourdough-starter.md") }
         let id = line.map { String($0.prefix(36)) } ?? ""
         let show = try runTrove(["docs", "show", id] + addr)
-        #expect(show.stdout.contains("\"status\": \"DOCUMENT_STATUS_COMPLETED\"") || show.stdout.contains("\"status\":\"DOCUMENT_STATUS_COMPLETED\""), "\(show.stdout)")
+        #expect(show.stdout.hasPrefix("sourdough-starter.md\n"), "\(show.stdout)")
+        #expect(show.stdout.contains("  status      completed (1 attempt)\n"), "\(show.stdout)")
+        #expect(show.stdout.contains("  metadata    path = sourdough-starter.md\n"), "\(show.stdout)")
+        #expect(show.stdout.contains("  metadata    source = samples\n") || show.stdout.contains("              source = samples\n"), "\(show.stdout)")
+        let showJSON = try runTrove(["docs", "show", id, "--json"] + addr)
+        #expect(showJSON.stdout.contains("\"status\":\"DOCUMENT_STATUS_COMPLETED\""), "\(showJSON.stdout)")
         let removed = try runTrove(["docs", "rm", id] + addr)
         #expect(removed.stdout.contains("object deleted"), "\(removed.stdout)\(removed.stderr)")
 
