@@ -256,7 +256,9 @@ struct StatusCommand: AsyncParsableCommand {
             status.stageTimeUs[stage].map { "\(stage) \(IngestProgress.format(Double($0) / 1e6, digits: 1)) s" }
         }
         if !stages.isEmpty {
-            print("processing time by stage (summed over workers): \(stages.joined(separator: ", "))")
+            // Documents are processed side by side, so these sums can exceed the time elapsed.
+            print("time in each stage since start-up, summed over documents:")
+            print("  " + stages.joined(separator: ", "))
         }
     }
 }
