@@ -12,9 +12,15 @@ extension IngestionService {
     static let snippetMarks = (open: "<b>", close: "</b>")
 
     /// A keyword match's snippet (made by the metadata service's full-text search) marking the
-    /// words a vector hit's snippet would: not "a" or "how".
-    static func keywordSnippet(_ match: Trove_V1_TextMatch) -> String {
-        Snippet.unmarkingCommonWords(in: match.snippet, open: Self.snippetMarks.open, close: Self.snippetMarks.close)
+    /// words a vector hit's snippet would: not "a" or "how". Where the full-text search's passage
+    /// had only such words, the passage a vector hit would show instead.
+    static func keywordSnippet(_ match: Trove_V1_TextMatch, query: String) -> String {
+        let (open, close) = Self.snippetMarks
+        let snippet = Snippet.unmarkingCommonWords(in: match.snippet, open: open, close: close)
+        if snippet.contains(open) {
+            return snippet
+        }
+        return Snippet.make(content: match.chunk.content, query: query, open: open, close: close)
     }
 
     public func search(request: Trove_V1_SearchRequest, context: ServerContext) async throws -> Trove_V1_SearchResponse {
@@ -52,7 +58,7 @@ extension IngestionService {
             response.hits = matches.enumerated().map { rank, match in
                 var hit = Self.hit(chunk: match.chunk, document: match.document)
                 hit.score = match.score
-                hit.snippet = Self.keywordSnippet(match)
+                hit.snippet = Self.keywordSnippet(match, query: query)
                 hit.keywordRank = UInt32(rank + 1)
                 return hit
             }
@@ -220,13 +226,13 @@ extension IngestionService {
             if var hit = fused[match.chunk.id] {
                 hit.keywordRank = UInt32(index + 1)
                 hit.score += share
-                hit.snippet = Self.keywordSnippet(match)
+                hit.snippet = Self.keywordSnippet(match, query: query)
                 fused[match.chunk.id] = hit
             } else {
                 var hit = Self.hit(chunk: match.chunk, document: match.document)
                 hit.keywordRank = UInt32(index + 1)
                 hit.score = share
-                hit.snippet = Self.keywordSnippet(match)
+                hit.snippet = Self.keywordSnippet(match, query: query)
                 fused[match.chunk.id] = hit
                 order.append(match.chunk.id)
             }

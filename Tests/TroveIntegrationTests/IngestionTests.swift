@@ -117,6 +117,20 @@ struct IngestionTests {
             })
             #expect(keyword.hits.map(\.filename) == ["sourdough.md"])
             #expect(keyword.hits.first?.snippet.contains("<b>acetone</b>") == true)
+            // Snippets mark the query's telling words, not "how", "do", "a" or "I" (which full-text
+            // search also matches); a hit that matched only such words shows its passage unmarked.
+            let wordy = try await ingestion.search(.with {
+                $0.collection = "notes"
+                $0.query = "how do I feed a starter"
+                $0.mode = .keyword
+            })
+            #expect(wordy.hits.first?.filename == "sourdough.md")
+            #expect(wordy.hits.first.map { $0.snippet.contains("<b>starter</b>") || $0.snippet.contains("<b>feed</b>") } == true)
+            for hit in wordy.hits {
+                for common in ["how", "How", "do", "a", "A", "I"] {
+                    #expect(!hit.snippet.contains("<b>\(common)</b>"), "\(hit.filename): \(hit.snippet)")
+                }
+            }
             let hybrid = try await ingestion.search(.with {
                 $0.collection = "notes"
                 $0.query = "packet loss halves the congestion window"
