@@ -179,7 +179,7 @@ struct DocsCommand: AsyncParsableCommand {
             fields += [
                 ("type", "\(document.mimeType.isEmpty ? "unknown" : document.mimeType), \(document.sizeBytes) bytes"),
                 ("sha256", document.sha256),
-                ("stored as", "\(document.location.bucket)/\(document.location.key)"),
+                ("stored as", document.location.bucket.isEmpty ? "not yet" : "\(document.location.bucket)/\(document.location.key)"),
                 ("chunks", "\(document.chunkCount)"),
             ]
             if document.chunking.size > 0 {

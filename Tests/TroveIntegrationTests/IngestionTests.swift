@@ -118,7 +118,8 @@ struct IngestionTests {
             #expect(keyword.hits.map(\.filename) == ["sourdough.md"])
             #expect(keyword.hits.first?.snippet.contains("<b>acetone</b>") == true)
             // Snippets mark the query's telling words, not "how", "do", "a" or "I" (which full-text
-            // search also matches); a hit that matched only such words shows its passage unmarked.
+            // search also matches); a hit that matched only such words shows the passage a vector
+            // hit would.
             let wordy = try await ingestion.search(.with {
                 $0.collection = "notes"
                 $0.query = "how do I feed a starter"
