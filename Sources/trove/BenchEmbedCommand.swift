@@ -69,7 +69,7 @@ struct BenchEmbedCommand: AsyncParsableCommand {
                     _ = try embedder.embed(["What is the capital of France?"])
                     latencies.append((clock.now - start).seconds * 1000)
                 }
-                shortLatency = latencies.sorted()[latencies.count / 2]
+                shortLatency = percentile(latencies, 0.5)
             }
         }
         let rss = Double(memoryFigure("VmHWM")) / 1_048_576

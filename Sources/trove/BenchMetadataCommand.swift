@@ -235,7 +235,3 @@ private func chunkText(sequence: Int, words: Int) -> String {
     (0..<words).map { benchWords[(sequence * 7 + $0 * 13) % benchWords.count] }.joined(separator: " ")
 }
 
-private func percentile(_ values: [Double], _ quantile: Double) -> Double {
-    let sorted = values.sorted()
-    return sorted[min(sorted.count - 1, Int(Double(sorted.count) * quantile))]
-}

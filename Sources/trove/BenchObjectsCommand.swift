@@ -429,7 +429,7 @@ extension ServiceProcess {
                     samples.append((clock.now - start).seconds)
                 }
             }
-            return samples.sorted()[samples.count / 2]
+            return percentile(samples, 0.5)
         }
     }
 

@@ -126,6 +126,13 @@ func memoryFigure(_ field: String, process: String = "self") -> Int {
     return 0
 }
 
+/// The value at `quantile` (0.5: the median, the upper one of an even count) of `values`, which
+/// must not be empty.
+func percentile(_ values: [Double], _ quantile: Double) -> Double {
+    let sorted = values.sorted()
+    return sorted[min(sorted.count - 1, Int(Double(sorted.count) * quantile))]
+}
+
 /// Left-aligned in `width` columns.
 func padded(_ text: String, _ width: Int) -> String {
     text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
