@@ -13,14 +13,15 @@ extension IngestionService {
 
     /// A keyword match's snippet (made by the metadata service's full-text search) marking the
     /// words a vector hit's snippet would: not "a" or "how". Where the full-text search's passage
-    /// had only such words, the passage a vector hit would show instead.
-    static func keywordSnippet(_ match: Trove_V1_TextMatch, query: String) -> String {
+    /// had only such words, the passage a vector hit shows instead: `vectorSnippet` when the
+    /// vector search found the chunk too, else one made here.
+    static func keywordSnippet(_ match: Trove_V1_TextMatch, query: String, vectorSnippet: String? = nil) -> String {
         let (open, close) = Self.snippetMarks
         let snippet = Snippet.unmarkingCommonWords(in: match.snippet, open: open, close: close)
         if snippet.contains(open) {
             return snippet
         }
-        return Snippet.make(content: match.chunk.content, query: query, open: open, close: close)
+        return vectorSnippet ?? Snippet.make(content: match.chunk.content, query: query, open: open, close: close)
     }
 
     public func search(request: Trove_V1_SearchRequest, context: ServerContext) async throws -> Trove_V1_SearchResponse {
@@ -226,7 +227,7 @@ extension IngestionService {
             if var hit = fused[match.chunk.id] {
                 hit.keywordRank = UInt32(index + 1)
                 hit.score += share
-                hit.snippet = Self.keywordSnippet(match, query: query)
+                hit.snippet = Self.keywordSnippet(match, query: query, vectorSnippet: hit.snippet)
                 fused[match.chunk.id] = hit
             } else {
                 var hit = Self.hit(chunk: match.chunk, document: match.document)
