@@ -1,3 +1,5 @@
+#include <time.h>
+
 #include "trove_gemm.h"
 #include "trove_model_kernels.h"
 
@@ -40,6 +42,58 @@ void trove_gemm_pack(const float *b, size_t ldb, size_t n, size_t k, float *pack
 int trove_gemm_packed_supported(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f");
+}
+
+static double seconds_now(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec * 1e-9;
+}
+
+// Twelve independent accumulators, more than an FMA's latency times the core's FMA units, so
+// that the units, not the chains, set the rate. Their sum goes to a volatile, so that the loop
+// cannot be optimised away.
+#define PEAK_CHAINS 12
+#define PEAK_STEPS 100000
+
+// One loop per vector width: `vector` of `lanes` floats and its set1, fmadd and storeu.
+#define FMA_PEAK(name, features, vector, lanes, set1, fmadd, storeu) \
+    __attribute__((target(features))) static double name(double seconds, float *sink) { \
+        vector chains[PEAK_CHAINS]; \
+        for (int i = 0; i < PEAK_CHAINS; i++) chains[i] = set1((float)i); \
+        vector factor = set1(0.999f), addend = set1(0.001f); \
+        double start = seconds_now(), elapsed = 0; \
+        long rounds = 0; \
+        do { \
+            for (int step = 0; step < PEAK_STEPS; step++) { \
+                for (int i = 0; i < PEAK_CHAINS; i++) chains[i] = fmadd(chains[i], factor, addend); \
+            } \
+            rounds++; \
+            elapsed = seconds_now() - start; \
+        } while (elapsed < seconds); \
+        float values[lanes], sum = 0; \
+        for (int i = 0; i < PEAK_CHAINS; i++) { \
+            storeu(values, chains[i]); \
+            for (int j = 0; j < lanes; j++) sum += values[j]; \
+        } \
+        *sink = sum; \
+        return (double)rounds * PEAK_STEPS * PEAK_CHAINS * 2 * lanes / elapsed / 1e9; \
+    }
+FMA_PEAK(fma_peak_avx512, "avx512f", __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_storeu_ps)
+FMA_PEAK(fma_peak_avx2, "avx2,fma", __m256, 8, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_storeu_ps)
+
+double trove_fma_peak_gflops(double seconds) {
+    static volatile float sink;
+    float value = 0;
+    double rate = 0;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) {
+        rate = fma_peak_avx512(seconds, &value);
+    } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        rate = fma_peak_avx2(seconds, &value);
+    }
+    sink = value;
+    return rate;
 }
 
 /// How a kernel call's accumulators start. A product's first pass over the depth starts from
@@ -190,6 +244,11 @@ void trove_gemm_packed_bias(
 #else
 
 int trove_gemm_packed_supported(void) { return 0; }
+
+double trove_fma_peak_gflops(double seconds) {
+    (void)seconds;
+    return 0;
+}
 
 void trove_gemm_packed(
     size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c, size_t ldc) {

@@ -57,5 +57,21 @@ extension BertModel {
             self.typeVocabularySize = file.type_vocab_size
             self.layerNormEpsilon = Float(file.layer_norm_eps)
         }
+
+        /// The floating-point operations (a multiply and an add counted apart) of the matrix
+        /// products of one pass over texts of `tokenCounts` tokens each: per token and layer, the
+        /// query, key, value and output projections and the two feed-forward layers; per text and
+        /// layer, attention's scores and weighted sum, which grow with the square of its length.
+        /// Layer norm, softmax and GELU, a few operations per value rather than per product term,
+        /// are left out.
+        func productOperations(tokenCounts: [Int]) -> Double {
+            let hidden = Double(hiddenSize)
+            let perToken = 2 * (4 * hidden * hidden + 2 * hidden * Double(intermediateSize))
+            let total = tokenCounts.reduce(0.0) { sum, count in
+                let tokens = Double(count)
+                return sum + tokens * perToken + 4 * tokens * tokens * hidden
+            }
+            return total * Double(layerCount)
+        }
     }
 }

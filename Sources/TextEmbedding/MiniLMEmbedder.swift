@@ -1,4 +1,5 @@
 import COpenBLAS
+import CVectorKernels
 import Foundation
 import Synchronization
 
@@ -63,6 +64,13 @@ public final class MiniLMEmbedder: Sendable {
 
     /// Whether this CPU can run the dense layers over packed weights (it has AVX-512F).
     public static var packedWeightsSupported: Bool { BertModel.packedWeightsSupported }
+
+    /// What one core of this CPU reaches, in GFLOP/s, running nothing but independent fused
+    /// multiply-adds for about `seconds` (`trove_fma_peak_gflops`): the ceiling of the model's
+    /// matrix products on that core. 0 on a CPU with neither AVX-512F nor AVX2 and FMA.
+    public static func coreFMAPeak(seconds: Double = 0.5) -> Double {
+        trove_fma_peak_gflops(seconds)
+    }
 
     /// The model's name as sentence-transformers publishes it.
     public static let modelID = "all-MiniLM-L6-v2"
@@ -130,6 +138,13 @@ public final class MiniLMEmbedder: Sendable {
     /// A text's token ids as the model sees them, `[CLS]` … `[SEP]`, cut to `maxTokens`.
     public func tokenize(_ text: String) -> TokenizedText {
         tokenizer.encode(text, maxLength: maxTokens)
+    }
+
+    /// The floating-point operations (a multiply and an add counted apart) of the matrix products
+    /// of embedding `texts`: what a pass cannot do without, whatever runs it. Dividing by a pass's
+    /// time gives the rate it reached, to set beside `trove_fma_peak_gflops`.
+    public func productOperations(for texts: [String]) -> Double {
+        model.configuration.productOperations(tokenCounts: texts.map { tokenize($0).ids.count })
     }
 
     /// The unit-length embedding of each text, in order.

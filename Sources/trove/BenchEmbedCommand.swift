@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import TextEmbedding
 
 /// `trove bench embed`: the built-in all-MiniLM-L6-v2 against sentence-transformers on PyTorch,
@@ -47,12 +48,16 @@ struct BenchEmbedCommand: AsyncParsableCommand {
         let clock = ContinuousClock()
         var rates: [Int: Double] = [:]
         var shortLatency = 0.0
+        var operations = 0.0
+        var tokenTotal = 0
         for threadCount in self.threads {
             let embedder = try MiniLMEmbedder(
                 modelDirectory: URL(fileURLWithPath: self.modelDir),
                 configuration: .init(threadCount: threadCount)
             )
             _ = try embedder.embed(texts)  // warm-up
+            operations = embedder.productOperations(for: texts)
+            tokenTotal = texts.reduce(0) { $0 + embedder.tokenize($1).ids.count }
             var best = 0.0
             for _ in 0..<self.rounds {
                 let start = clock.now
@@ -73,6 +78,17 @@ struct BenchEmbedCommand: AsyncParsableCommand {
             }
         }
         let rss = Double(memoryFigure("VmHWM")) / 1_048_576
+        // The FMA ceiling of as many cores as each thread count uses, all running at once (a
+        // core may clock lower when the other is busy too).
+        var peaks: [Int: Double] = [:]
+        for threadCount in self.threads {
+            let perCore = Mutex([Double](repeating: 0, count: threadCount))
+            DispatchQueue.concurrentPerform(iterations: threadCount) { core in
+                let rate = MiniLMEmbedder.coreFMAPeak(seconds: 0.5)
+                perCore.withLock { $0[core] = rate }
+            }
+            peaks[threadCount] = perCore.withLock { $0.reduce(0, +) }
+        }
 
         var peer: (rates: [Int: Double], latency: Double, rss: Double)?
         if !self.python.isEmpty {
@@ -102,6 +118,27 @@ struct BenchEmbedCommand: AsyncParsableCommand {
             padded("peak resident memory, MiB", 40) + padded(String(format: "%.0f", rss), 16)
                 + padded(peer.map { String(format: "%.0f", $0.rss) } ?? "-", 16)
         )
+
+        // What the rates mean in arithmetic: the products a batch cannot do without, against the
+        // most this CPU's FMA units can do in the same time.
+        print("")
+        print(
+            "matrix products: \(String(format: "%.1f", operations / 1e9)) GFLOP a batch (\(tokenTotal) tokens); "
+                + "GFLOP/s reached, and its share of the cores' FMA peak measured in this run:"
+        )
+        for threadCount in self.threads {
+            let peak = peaks[threadCount] ?? 0
+            func rate(_ sentencesPerSecond: Double) -> String {
+                let gflops = sentencesPerSecond / Double(texts.count) * operations / 1e9
+                return String(format: "%.1f", gflops) + (peak > 0 ? String(format: " (%.0f %%)", 100 * gflops / peak) : "")
+            }
+            let theirs = peer?.rates[threadCount]
+            print(
+                padded("  \(threadCount) thread\(threadCount == 1 ? "" : "s"), peak \(String(format: "%.1f", peak))", 40)
+                    + padded(rate(rates[threadCount] ?? 0), 16) + padded(theirs.map(rate) ?? "-", 16)
+                    + (theirs.map { "1.5× PyTorch needs " + rate(1.5 * $0) } ?? "")
+            )
+        }
     }
 
     private func runPeer() throws -> (rates: [Int: Double], latency: Double, rss: Double) {

@@ -96,6 +96,20 @@ struct MiniLMEmbedderTests {
         #expect(embeddings.contains { $0.isTruncated })
     }
 
+    @Test("The arithmetic of a pass: every dense weight twice per token and layer, and attention's square")
+    func productOperations() throws {
+        let embedder = try TestData.embedder.get()
+        // "hello world" is [CLS] hello world [SEP]. A layer's dense weights are 384·1152 (query,
+        // key, value) + 384·384 (output) + 384·1536 + 1536·384 (feed-forward) = 1,769,472; each
+        // is a multiply and an add per token. Attention: 4 tokens² · 384 for the scores and as
+        // many for the weighted sum, a multiply and an add each. Six layers.
+        let one = 6 * (4 * 2 * 1_769_472 + 2 * 2 * 16 * 384)
+        #expect(embedder.productOperations(for: ["hello world"]) == Double(one))
+        // Texts add up; attention does not cross them.
+        #expect(embedder.productOperations(for: ["hello world", "hello world"]) == Double(2 * one))
+        #expect(embedder.productOperations(for: []) == 0)
+    }
+
     @Test("Vectors have unit length; an empty batch gives nothing")
     func unitVectors() throws {
         let embedder = try TestData.embedder.get()

@@ -10,6 +10,15 @@ struct ModelKernelTests {
         trove_kernels_use_avx2() == 1 ? [0, 1] : [0]
     }
 
+    @Test(
+        "The FMA peak a benchmark sets beside the model's rate is a positive, finite rate",
+        .enabled(if: trove_kernels_use_avx2() == 1, "without AVX2 and FMA there is no FMA rate to measure: it is 0")
+    )
+    func fmaPeak() {
+        let rate = trove_fma_peak_gflops(0.02)
+        #expect(rate > 0 && rate.isFinite, "\(rate) GFLOP/s")
+    }
+
     @Test("GELU within 5e-7 of x·½·(1 + erf(x/√2)) from -12 to 12, every length's tail included", arguments: Self.paths)
     func gelu(path: Int32) {
         for count in [1, 7, 8, 9, 15, 16, 17, 100_003] {

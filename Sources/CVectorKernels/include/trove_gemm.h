@@ -39,4 +39,10 @@ void trove_gemm_packed_bias(
     size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, const float *bias, const float *residual,
     size_t ldr, int gelu, float *c, size_t ldc);
 
+/// What one core of this CPU reaches in GFLOP/s (a multiply and an add counted apart) running
+/// nothing but independent fused multiply-adds, 16 floats wide where it has AVX-512F, 8 with
+/// AVX2 and FMA, for about `seconds`: the ceiling of any F32 product on that core. 0 on a CPU
+/// with neither.
+double trove_fma_peak_gflops(double seconds);
+
 #endif
