@@ -72,6 +72,14 @@ public final class MiniLMEmbedder: Sendable {
         trove_fma_peak_gflops(seconds)
     }
 
+    /// What the dense layers' product kernel reaches on one core, in GFLOP/s, on a tile whose
+    /// operands never leave L1 (`trove_gemm_packed_tile_gflops`): the most any of the model's
+    /// products can reach there, a little under `coreFMAPeak` because the kernel also loads its
+    /// operands. 0 where the dense layers run through OpenBLAS (no AVX-512F).
+    public static func tileProductRate(seconds: Double = 0.5) -> Double {
+        packedWeightsSupported ? trove_gemm_packed_tile_gflops(seconds) : 0
+    }
+
     /// The model's name as sentence-transformers publishes it.
     public static let modelID = "all-MiniLM-L6-v2"
     /// Where `Scripts/fetch-model.sh` puts the model, relative to the repository root.

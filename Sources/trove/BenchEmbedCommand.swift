@@ -78,16 +78,20 @@ struct BenchEmbedCommand: AsyncParsableCommand {
             }
         }
         let rss = Double(memoryFigure("VmHWM")) / 1_048_576
-        // The FMA ceiling of as many cores as each thread count uses, all running at once (a
-        // core may clock lower when the other is busy too).
-        var peaks: [Int: Double] = [:]
+        // The ceilings of as many cores as each thread count uses, all running at once (a core
+        // may clock lower when the other is busy too): FMAs alone, and the model's product
+        // kernel on a tile that stays in L1.
+        var ceilings: [Int: (fma: Double, tile: Double)] = [:]
         for threadCount in self.threads {
-            let perCore = Mutex([Double](repeating: 0, count: threadCount))
+            let perCore = Mutex([(fma: Double, tile: Double)](repeating: (0, 0), count: threadCount))
             DispatchQueue.concurrentPerform(iterations: threadCount) { core in
-                let rate = MiniLMEmbedder.coreFMAPeak(seconds: 0.5)
-                perCore.withLock { $0[core] = rate }
+                let fma = MiniLMEmbedder.coreFMAPeak(seconds: 0.5)
+                let tile = MiniLMEmbedder.tileProductRate(seconds: 0.5)
+                perCore.withLock { $0[core] = (fma, tile) }
             }
-            peaks[threadCount] = perCore.withLock { $0.reduce(0, +) }
+            ceilings[threadCount] = perCore.withLock { cores in
+                (cores.reduce(0) { $0 + $1.fma }, cores.reduce(0) { $0 + $1.tile })
+            }
         }
 
         var peer: (rates: [Int: Double], latency: Double, rss: Double)?
@@ -120,22 +124,24 @@ struct BenchEmbedCommand: AsyncParsableCommand {
         )
 
         // What the rates mean in arithmetic: the products a batch cannot do without, against the
-        // most this CPU's FMA units can do in the same time.
+        // most this CPU can do in the same time.
         print("")
         print(
-            "matrix products: \(String(format: "%.1f", operations / 1e9)) GFLOP a batch (\(tokenTotal) tokens); "
-                + "GFLOP/s reached, and its share of the cores' FMA peak measured in this run:"
+            "matrix products: \(String(format: "%.1f", operations / 1e9)) GFLOP a batch (\(tokenTotal) tokens); GFLOP/s, "
+                + "and its share of the FMA peak and of the product kernel's rate on a tile in L1, both measured in this run:"
         )
         for threadCount in self.threads {
-            let peak = peaks[threadCount] ?? 0
+            let ceiling = ceilings[threadCount] ?? (0, 0)
             func rate(_ sentencesPerSecond: Double) -> String {
                 let gflops = sentencesPerSecond / Double(texts.count) * operations / 1e9
-                return String(format: "%.1f", gflops) + (peak > 0 ? String(format: " (%.0f %%)", 100 * gflops / peak) : "")
+                let shares = [ceiling.fma, ceiling.tile].filter { $0 > 0 }.map { String(format: "%.0f %%", 100 * gflops / $0) }
+                return String(format: "%.1f", gflops) + (shares.isEmpty ? "" : " (" + shares.joined(separator: ", ") + ")")
             }
+            let label = "  \(threadCount) thread\(threadCount == 1 ? "" : "s"): peak " + String(format: "%.1f", ceiling.fma)
+                + (ceiling.tile > 0 ? String(format: ", tile %.1f", ceiling.tile) : "")
             let theirs = peer?.rates[threadCount]
             print(
-                padded("  \(threadCount) thread\(threadCount == 1 ? "" : "s"), peak \(String(format: "%.1f", peak))", 40)
-                    + padded(rate(rates[threadCount] ?? 0), 16) + padded(theirs.map(rate) ?? "-", 16)
+                padded(label, 40) + padded(rate(rates[threadCount] ?? 0), 20) + padded(theirs.map(rate) ?? "-", 20)
                     + (theirs.map { "1.5× PyTorch needs " + rate(1.5 * $0) } ?? "")
             )
         }

@@ -19,6 +19,15 @@ struct ModelKernelTests {
         #expect(rate > 0 && rate.isFinite, "\(rate) GFLOP/s")
     }
 
+    @Test(
+        "The product kernel's rate on a tile in L1 is a positive, finite rate",
+        .enabled(if: trove_gemm_packed_supported() != 0, "without AVX-512F there is no packed product kernel: it is 0")
+    )
+    func tileProductRate() {
+        let rate = trove_gemm_packed_tile_gflops(0.02)
+        #expect(rate > 0 && rate.isFinite, "\(rate) GFLOP/s")
+    }
+
     @Test("GELU within 5e-7 of x·½·(1 + erf(x/√2)) from -12 to 12, every length's tail included", arguments: Self.paths)
     func gelu(path: Int32) {
         for count in [1, 7, 8, 9, 15, 16, 17, 100_003] {

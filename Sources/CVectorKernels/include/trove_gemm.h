@@ -39,6 +39,12 @@ void trove_gemm_packed_bias(
     size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, const float *bias, const float *residual,
     size_t ldr, int gelu, float *c, size_t ldc);
 
+/// What `trove_gemm_packed` reaches in GFLOP/s on one core, for about `seconds`, multiplying one
+/// tile of 12 rows by 32 columns over a depth of 384 again and again: operands that never leave
+/// L1, so the most any of the model's products can reach on that core. Needs AVX-512F, like
+/// the product itself.
+double trove_gemm_packed_tile_gflops(double seconds);
+
 /// What one core of this CPU reaches in GFLOP/s (a multiply and an add counted apart) running
 /// nothing but independent fused multiply-adds, 16 floats wide where it has AVX-512F, 8 with
 /// AVX2 and FMA, for about `seconds`: the ceiling of any F32 product on that core. 0 on a CPU
