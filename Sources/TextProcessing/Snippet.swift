@@ -23,7 +23,7 @@ public enum Snippet {
     }
 
     /// A short passage of `content` (at most `maxScalars` scalars, "…" included, markers not; cut at
-    /// word boundaries with "…" where cut, whitespace runs as one space) centred on the densest run
+    /// word boundaries with "…" where cut, whitespace runs as `separator` shows them) centred on the densest run
     /// of query-word matches, each match wrapped in `open`/`close`. Matching is case- and
     /// diacritic-insensitive, on whole words give or take a few English endings, or on substrings
     /// for CJK words; words shorter than 2 scalars and stop words are ignored. No match: the start
@@ -55,26 +55,84 @@ public enum Snippet {
         if range.lowerBound > 0 && marksCuts { result.append("…") }
         var nextMatch = matches.firstIndex { $0.start >= lower } ?? matches.count
         var index = lower
+        var previous: Unicode.Scalar?
         while index < upper {
             if nextMatch < matches.count && matches[nextMatch].start == index && matches[nextMatch].end <= upper {
                 let match = matches[nextMatch]
                 result.append(contentsOf: open.unicodeScalars)
                 result.append(contentsOf: scalars[match.start..<match.end])
                 result.append(contentsOf: close.unicodeScalars)
+                previous = scalars[match.end - 1]
                 index = match.end
                 nextMatch += 1
                 continue
             }
             if scalars[index].isTextWhitespace {
+                let start = index
                 while index < upper && scalars[index].isTextWhitespace { index += 1 }
-                result.append(" ")
+                result.append(contentsOf: separator(scalars[start..<index], after: previous).unicodeScalars)
                 continue
             }
             result.append(scalars[index])
+            if !isClosingQuoteOrBracket(scalars[index]) { previous = scalars[index] }
             index += 1
         }
         if range.upperBound < scalars.count && marksCuts { result.append("…") }
         return result.string
+    }
+
+    /// `snippet` (made elsewhere: SQLite's full-text search keeps the text's line breaks) on one
+    /// line, each whitespace run shown as `make` shows it and none at either end; the `open` and
+    /// `close` marks are kept, and looked through to the text before them.
+    public static func flattened(_ snippet: String, open: String, close: String) -> String {
+        let scalars = Array(snippet.unicodeScalars)
+        let marks = [open, close].filter { !$0.isEmpty }.map { Array($0.unicodeScalars) }
+        var result: [Unicode.Scalar] = []
+        var previous: Unicode.Scalar?
+        var index = 0
+        while index < scalars.count {
+            if let mark = marks.first(where: { scalars[index...].starts(with: $0) }) {
+                result.append(contentsOf: mark)
+                index += mark.count
+                continue
+            }
+            if scalars[index].isTextWhitespace {
+                let start = index
+                while index < scalars.count && scalars[index].isTextWhitespace { index += 1 }
+                if previous != nil && index < scalars.count {
+                    result.append(contentsOf: separator(scalars[start..<index], after: previous).unicodeScalars)
+                }
+                continue
+            }
+            result.append(scalars[index])
+            if !isClosingQuoteOrBracket(scalars[index]) { previous = scalars[index] }
+            index += 1
+        }
+        return result.string
+    }
+
+    /// How a passage shows a run of whitespace: one space, or " — " where the run holds a blank
+    /// line (a paragraph break: a heading and the paragraph under it, say) after text that does
+    /// not end a sentence or clause, so that "Keeping a Starter Alive" and the paragraph under it
+    /// do not read as one sentence. A single line break is a space: plain text is often wrapped
+    /// in the middle of a sentence. `previous` is the last scalar of text before the run, closing
+    /// quotes and brackets skipped.
+    private static func separator(_ whitespace: ArraySlice<Unicode.Scalar>, after previous: Unicode.Scalar?) -> String {
+        var breaks = 0
+        for (offset, scalar) in zip(whitespace.indices, whitespace) {
+            switch scalar {
+            case "\n", "\u{2028}": breaks += 1
+            case "\r": if offset + 1 == whitespace.endIndex || whitespace[offset + 1] != "\n" { breaks += 1 }
+            case "\u{2029}": breaks += 2
+            default: break
+            }
+        }
+        guard breaks >= 2, let previous, !".!?:;,…—–-".unicodeScalars.contains(previous) else { return " " }
+        return " — "
+    }
+
+    private static func isClosingQuoteOrBracket(_ scalar: Unicode.Scalar) -> Bool {
+        "\"')]}»”’".unicodeScalars.contains(scalar)
     }
 
     /// `snippet` without the marks around words that `make` would not mark — stop words and words

@@ -40,11 +40,11 @@ struct SnippetTests {
         #expect(Snippet.make(content: "", query: "anything") == "")
     }
 
-    @Test("Markers are configurable; whitespace runs become one space")
+    @Test("Markers are configurable; whitespace runs without a blank line become one space")
     func markersAndWhitespace() {
         #expect(
             Snippet.make(
-                content: "  lots   of\n\n whitespace   here  ", query: "Whitespace", open: "<b>", close: "</b>")
+                content: "  lots   of\n\t whitespace   here  ", query: "Whitespace", open: "<b>", close: "</b>")
                 == "lots of <b>whitespace</b> here")
     }
 
@@ -76,5 +76,25 @@ struct SnippetTests {
         // A mark left open is text, not a mark.
         #expect(Snippet.unmarkingCommonWords(in: "[a] and [b", open: "[", close: "]") == "a and [b")
         #expect(Snippet.unmarkingCommonWords(in: "no marks", open: "<b>", close: "</b>") == "no marks")
+    }
+
+    @Test("A blank line after text that ends no sentence shows as a dash; other whitespace as a space")
+    func paragraphBreaks() {
+        let content = "Keeping a Starter Alive\n\nA starter is flour and\nwater.\n\nFeed it:\n\n\"every day.\"\r\n\r\nOr not"
+        #expect(
+            Snippet.make(content: content, query: "starter")
+                == "Keeping a [Starter] Alive — A [starter] is flour and water. Feed it: \"every day.\" Or not")
+        // A heading that is itself the match, and lines without a blank one between them.
+        #expect(Snippet.make(content: "Alive\n\nnext", query: "alive") == "[Alive] — next")
+        #expect(Snippet.make(content: "one\ntwo\n  three", query: "") == "one two three")
+    }
+
+    @Test("A full-text search's snippet is made one line the same way, through its marks, trimmed")
+    func flattened() {
+        #expect(
+            Snippet.flattened("\n…Keeping a <b>Starter</b> Alive\n\nA <b>starter</b>\nis flour.\n\nFeed it…\n", open: "<b>", close: "</b>")
+                == "…Keeping a <b>Starter</b> Alive — A <b>starter</b> is flour. Feed it…")
+        #expect(Snippet.flattened("no breaks here", open: "<b>", close: "</b>") == "no breaks here")
+        #expect(Snippet.flattened(" \n ", open: "<b>", close: "</b>") == "")
     }
 }
