@@ -23,8 +23,9 @@ public enum Snippet {
     }
 
     /// A short passage of `content` (at most `maxScalars` scalars, "…" included, markers not; cut at
-    /// word boundaries with "…" where cut, whitespace runs as `separator` shows them) centred on the densest run
-    /// of query-word matches, each match wrapped in `open`/`close`. Matching is case- and
+    /// word boundaries with "…" where cut; each whitespace run one space, or " — " at a paragraph
+    /// break, see `separator`) centred on the densest run of query-word matches, each match
+    /// wrapped in `open`/`close`. Matching is case- and
     /// diacritic-insensitive, on whole words give or take a few English endings, or on substrings
     /// for CJK words; words shorter than 2 scalars and stop words are ignored. No match: the start
     /// of the content.

@@ -11,13 +11,14 @@ extension IngestionService {
     /// Marks around matching terms in snippets, the same as the metadata service's full-text search.
     static let snippetMarks = (open: "<b>", close: "</b>")
 
-    /// A keyword match's snippet (made by the metadata service's full-text search) on one line as
-    /// a vector hit's is, marking the words a vector hit's snippet would: not "a" or "how". Where the full-text search's passage
-    /// had only such words, the passage a vector hit shows instead: `vectorSnippet` when the
-    /// vector search found the chunk too, else one made here.
+    /// A keyword match's snippet (made by the metadata service's full-text search) on one line,
+    /// as a vector hit's is, marking the words a vector hit's snippet would: not "a" or "how".
+    /// Where the full-text search's passage had only such words, the passage a vector hit shows
+    /// instead: `vectorSnippet` when the vector search found the chunk too, else one made here.
     static func keywordSnippet(_ match: Trove_V1_TextMatch, query: String, vectorSnippet: String? = nil) -> String {
         let (open, close) = Self.snippetMarks
-        let snippet = Snippet.unmarkingCommonWords(in: Snippet.flattened(match.snippet, open: open, close: close), open: open, close: close)
+        let flat = Snippet.flattened(match.snippet, open: open, close: close)
+        let snippet = Snippet.unmarkingCommonWords(in: flat, open: open, close: close)
         if snippet.contains(open) {
             return snippet
         }

@@ -12,7 +12,10 @@ struct BenchEmbedCommand: AsyncParsableCommand {
         discussion: """
             Embeds the sentences of Benchmarks/sentences.txt (32 different ~60-word English \
             sentences) in one batch, on each thread count, and one short sentence at a time; then \
-            runs Benchmarks/pytorch_embed.py to do the same with sentence-transformers. \
+            runs Benchmarks/pytorch_embed.py to do the same with sentence-transformers. Both \
+            sides' rates are also given in GFLOP/s of the model's matrix products, beside what \
+            the cores reach running nothing but FMAs and what the product kernel reaches on a \
+            tile that stays in L1, measured in the same run. \
             Benchmarks/embed.sh installs PyTorch into .venv-bench and runs this.
             """
     )
