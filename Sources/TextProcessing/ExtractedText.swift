@@ -6,7 +6,7 @@ public enum TextFormat: String, Sendable {
     case markdown
     /// HTML or XHTML: the title, then the body's text, blocks as line and paragraph breaks.
     case html
-    /// JSON's string values, one a line.
+    /// JSON's string values, a paragraph each.
     case json
     /// CSV or tab-separated values, one row a line.
     case csv

@@ -61,7 +61,9 @@ public enum TextExtractor {
         case .json:
             do {
                 let strings = try JSONScanner.strings(in: body)
-                return ExtractedText(text: normalisingLineEndings(strings.joined(separator: "\n")), format: .json)
+                // A paragraph each: values are separate texts (a title, a question, its answer),
+                // more divided from each other than the lines inside one value.
+                return ExtractedText(text: normalisingLineEndings(strings.joined(separator: "\n\n")), format: .json)
             } catch {
                 throw .malformedContent(
                     mimeType: essence, "malformed JSON \(error.location(in: body)): \(error.message)")

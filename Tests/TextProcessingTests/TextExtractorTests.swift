@@ -43,7 +43,7 @@ struct TextExtractorTests {
         #expect(error?.mimeType == "application/pdf")
     }
 
-    @Test("JSON gives its string values in document order, one a line, without keys, numbers or booleans")
+    @Test("JSON gives its string values in document order, a paragraph each, without keys, numbers or booleans")
     func json() throws {
         let json = """
             {
@@ -61,16 +61,23 @@ struct TextExtractorTests {
         #expect(
             result.text == """
                 Quarterly report
+
                 Summary
+
                 Sales grew.
                 Costs fell.
+
                 Outlook
+
                 growth
+
                 café 😀
+
                 end
+
                 quote " and slash / and tab\t.
                 """)
-        #expect(try extract("[\"a\", [\"b\", [\"c\"]]]", "application/vnd.api+json").text == "a\nb\nc")
+        #expect(try extract("[\"a\", [\"b\", [\"c\"]]]", "application/vnd.api+json").text == "a\n\nb\n\nc")
         #expect(try extract("\"top-level\"", "application/json").text == "top-level")
     }
 
