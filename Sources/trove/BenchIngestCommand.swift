@@ -14,7 +14,9 @@ struct BenchIngestCommand: AsyncParsableCommand {
             Starts `trove serve all` (default model and chunking) in a fresh data directory, ingests every \
             file of the corpus, then searches it. The peer gets the chunks Trove made, embeds them with \
             sentence-transformers (same model) and adds them to a Chroma PersistentClient, then answers \
-            the same queries. Benchmarks/ingest.sh makes the corpus, installs the peer and runs this.
+            the same queries. Trove's model alone is timed too, on a sample of the chunks sent \
+            straight to the embedding service, for its share of the ingest. Benchmarks/ingest.sh \
+            makes the corpus, installs the peer and runs this.
             """
     )
 
@@ -35,6 +37,9 @@ struct BenchIngestCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "Threads for the peer's PyTorch.")
     var peerThreads = 2
+
+    @Option(name: .long, help: "Chunks embedded again through the embedding service alone, for the model's share of the ingest (0: skip).")
+    var modelSample = 2000
 
     func run() async throws {
         let files = try FileSelection(include: [], exclude: []).files(in: [self.corpus])
@@ -77,6 +82,8 @@ struct BenchIngestCommand: AsyncParsableCommand {
         var seconds: Double
         var stageMicroseconds: [String: UInt64]
         var searchMilliseconds: [Double]
+        /// The model alone: chunks a second through the embedding service, and how many were timed.
+        var model: (chunksPerSecond: Double, sample: Int)?
     }
 
     /// What the peer script prints with --json.
@@ -154,13 +161,29 @@ struct BenchIngestCommand: AsyncParsableCommand {
             })
             latencies.append((ContinuousClock.now - begin).seconds * 1000)
         }
+
+        // The model alone: chunks spread over the corpus through the embedding service in full
+        // batches, as many at once as the service runs passes (one per core), nothing else running.
+        var model: (chunksPerSecond: Double, sample: Int)?
+        if self.modelSample > 0 && !chunkTexts.isEmpty {
+            let step = max(1, chunkTexts.count / self.modelSample)
+            let sample = Array(stride(from: 0, to: chunkTexts.count, by: step).prefix(self.modelSample).map { chunkTexts[$0] })
+            let batches = stride(from: 0, to: sample.count, by: 32).map { Array(sample[$0..<min(sample.count, $0 + 32)]) }
+            let embedding = Trove_V1_Embedding.Client(wrapping: client)
+            let begin = ContinuousClock.now
+            try await forEach(batches, atOnce: ProcessInfo.processInfo.activeProcessorCount) { batch in
+                _ = try await embedding.embed(.with { $0.texts = batch })
+            }
+            model = (Double(sample.count) / (ContinuousClock.now - begin).seconds, sample.count)
+        }
         return TroveResult(
             documents: files.count,
             failed: Int(status.documentsByStatus["failed"] ?? 0),
             chunks: Int(status.chunks),
             seconds: seconds,
             stageMicroseconds: status.stageTimeUs,
-            searchMilliseconds: latencies.sorted()
+            searchMilliseconds: latencies.sorted(),
+            model: model
         )
     }
 
@@ -226,6 +249,17 @@ struct BenchIngestCommand: AsyncParsableCommand {
             print(
                 "peer time: embed \(IngestProgress.format(peer.embedSeconds, digits: 1)) s, chroma add \(IngestProgress.format(peer.addSeconds, digits: 1)) s"
                     + (peer.chromadbVersion.map { " (chromadb \($0))" } ?? "")
+            )
+        }
+        if let model = trove.model {
+            // What the ingest would take if it were the model and nothing else.
+            let modelSeconds = Double(trove.chunks) / model.chunksPerSecond
+            let peerRate = peer.map { Double($0.chunks) / $0.embedSeconds }
+            print(
+                "model alone: \(model.sample) of the chunks through the embedding service, \(IngestProgress.format(model.chunksPerSecond, digits: 1)) chunks/s"
+                    + (peerRate.map { ", \(IngestProgress.format(model.chunksPerSecond / $0, digits: 2))× the peer's embedding" } ?? "")
+                    + "; all \(trove.chunks) would take \(IngestProgress.format(modelSeconds, digits: 1)) s, "
+                    + "\(IngestProgress.format(100 * modelSeconds / trove.seconds, digits: 0)) % of trove's ingest"
             )
         }
     }
