@@ -23,12 +23,11 @@ public enum Snippet {
     }
 
     /// A short passage of `content` (at most `maxScalars` scalars, "…" included, markers not; cut at
-    /// word boundaries with "…" where cut; each whitespace run one space, or " — " at a paragraph
-    /// break, see `separator`) centred on the densest run of query-word matches, each match
-    /// wrapped in `open`/`close`. Matching is case- and
-    /// diacritic-insensitive, on whole words give or take a few English endings, or on substrings
-    /// for CJK words; words shorter than 2 scalars and stop words are ignored. No match: the start
-    /// of the content.
+    /// word boundaries with "…" where cut; whitespace as `Passage` writes it) centred on the
+    /// densest run of query-word matches, each match wrapped in `open`/`close`. Matching is case-
+    /// and diacritic-insensitive, on whole words give or take a few English endings, or on
+    /// substrings for CJK words; words shorter than 2 scalars and stop words are ignored. No
+    /// match: the start of the content.
     public static func make(
         content: String, query: String, maxScalars: Int = 240, open: String = "[", close: String = "]"
     ) -> String {
@@ -50,20 +49,18 @@ public enum Snippet {
         while lower < upper && scalars[lower].isTextWhitespace { lower += 1 }
         while upper > lower && scalars[upper - 1].isTextWhitespace { upper -= 1 }
 
-        var result: [Unicode.Scalar] = []
+        var passage = Passage()
         // Below 3 scalars there is no room for ellipses.
         let marksCuts = limit >= 3
-        if range.lowerBound > 0 && marksCuts { result.append("…") }
+        if range.lowerBound > 0 && marksCuts { passage.write(marker: "…") }
         var nextMatch = matches.firstIndex { $0.start >= lower } ?? matches.count
         var index = lower
-        var previous: Unicode.Scalar?
         while index < upper {
             if nextMatch < matches.count && matches[nextMatch].start == index && matches[nextMatch].end <= upper {
                 let match = matches[nextMatch]
-                result.append(contentsOf: open.unicodeScalars)
-                result.append(contentsOf: scalars[match.start..<match.end])
-                result.append(contentsOf: close.unicodeScalars)
-                previous = scalars[match.end - 1]
+                passage.write(marker: open)
+                passage.write(text: scalars[match.start..<match.end])
+                passage.write(marker: close)
                 index = match.end
                 nextMatch += 1
                 continue
@@ -71,15 +68,14 @@ public enum Snippet {
             if scalars[index].isTextWhitespace {
                 let start = index
                 while index < upper && scalars[index].isTextWhitespace { index += 1 }
-                result.append(contentsOf: separator(scalars[start..<index], after: previous).unicodeScalars)
+                passage.write(whitespace: scalars[start..<index])
                 continue
             }
-            result.append(scalars[index])
-            if !isClosingQuoteOrBracket(scalars[index]) { previous = scalars[index] }
+            passage.write(text: scalars[index...index])
             index += 1
         }
-        if range.upperBound < scalars.count && marksCuts { result.append("…") }
-        return result.string
+        if range.upperBound < scalars.count && marksCuts { passage.write(marker: "…") }
+        return passage.scalars.string
     }
 
     /// `snippet` (made elsewhere: SQLite's full-text search keeps the text's line breaks) on one
@@ -87,53 +83,65 @@ public enum Snippet {
     /// `close` marks are kept, and looked through to the text before them.
     public static func flattened(_ snippet: String, open: String, close: String) -> String {
         let scalars = Array(snippet.unicodeScalars)
-        let marks = [open, close].filter { !$0.isEmpty }.map { Array($0.unicodeScalars) }
-        var result: [Unicode.Scalar] = []
-        var previous: Unicode.Scalar?
+        let marks = [open, close].filter { !$0.isEmpty }
+        var passage = Passage()
         var index = 0
         while index < scalars.count {
-            if let mark = marks.first(where: { scalars[index...].starts(with: $0) }) {
-                result.append(contentsOf: mark)
-                index += mark.count
+            if let mark = marks.first(where: { scalars[index...].starts(with: $0.unicodeScalars) }) {
+                passage.write(marker: mark)
+                index += mark.unicodeScalars.count
                 continue
             }
             if scalars[index].isTextWhitespace {
                 let start = index
                 while index < scalars.count && scalars[index].isTextWhitespace { index += 1 }
-                if previous != nil && index < scalars.count {
-                    result.append(contentsOf: separator(scalars[start..<index], after: previous).unicodeScalars)
+                if passage.hasText && index < scalars.count {
+                    passage.write(whitespace: scalars[start..<index])
                 }
                 continue
             }
-            result.append(scalars[index])
-            if !isClosingQuoteOrBracket(scalars[index]) { previous = scalars[index] }
+            passage.write(text: scalars[index...index])
             index += 1
         }
-        return result.string
+        return passage.scalars.string
     }
 
-    /// How a passage shows a run of whitespace: one space, or " — " where the run holds a blank
-    /// line (a paragraph break: a heading and the paragraph under it, say) after text that does
-    /// not end a sentence or clause, so that "Keeping a Starter Alive" and the paragraph under it
-    /// do not read as one sentence. A single line break is a space: plain text is often wrapped
-    /// in the middle of a sentence. `previous` is the last scalar of text before the run, closing
-    /// quotes and brackets skipped.
-    private static func separator(_ whitespace: ArraySlice<Unicode.Scalar>, after previous: Unicode.Scalar?) -> String {
-        var breaks = 0
-        for (offset, scalar) in zip(whitespace.indices, whitespace) {
-            switch scalar {
-            case "\n", "\u{2028}": breaks += 1
-            case "\r": if offset + 1 == whitespace.endIndex || whitespace[offset + 1] != "\n" { breaks += 1 }
-            case "\u{2029}": breaks += 2
-            default: break
-            }
+    /// A passage being written, which shows each run of whitespace as one space, or as " — "
+    /// where the run holds a blank line (a paragraph break: a heading and the paragraph under it,
+    /// say) after text that does not end a sentence or clause, so that "Keeping a Starter Alive"
+    /// and the paragraph under it do not read as one sentence. A single line break is a space:
+    /// plain text is often wrapped in the middle of a sentence.
+    private struct Passage {
+        private(set) var scalars: [Unicode.Scalar] = []
+        /// The last scalar of text written, closing quotes and brackets skipped.
+        private var previous: Unicode.Scalar?
+
+        /// Whether any text (not only markers) has been written.
+        var hasText: Bool { previous != nil }
+
+        mutating func write(text: ArraySlice<Unicode.Scalar>) {
+            scalars.append(contentsOf: text)
+            if let last = text.last(where: { !"\"')]}»”’".unicodeScalars.contains($0) }) { previous = last }
         }
-        guard breaks >= 2, let previous, !".!?:;,…—–-".unicodeScalars.contains(previous) else { return " " }
-        return " — "
-    }
 
-    private static func isClosingQuoteOrBracket(_ scalar: Unicode.Scalar) -> Bool {
-        "\"')]}»”’".unicodeScalars.contains(scalar)
+        /// A match's mark or an ellipsis: written, but not text to look back at.
+        mutating func write(marker: String) {
+            scalars.append(contentsOf: marker.unicodeScalars)
+        }
+
+        mutating func write(whitespace: ArraySlice<Unicode.Scalar>) {
+            var breaks = 0
+            for (offset, scalar) in zip(whitespace.indices, whitespace) {
+                switch scalar {
+                case "\n", "\u{2028}": breaks += 1
+                case "\r": if offset + 1 == whitespace.endIndex || whitespace[offset + 1] != "\n" { breaks += 1 }
+                case "\u{2029}": breaks += 2
+                default: break
+                }
+            }
+            let endsClause = previous.map { ".!?:;,…—–-".unicodeScalars.contains($0) } ?? true
+            scalars.append(contentsOf: (breaks >= 2 && !endsClause ? " — " : " ").unicodeScalars)
+        }
     }
 
     /// `snippet` without the marks around words that `make` would not mark — stop words and words
