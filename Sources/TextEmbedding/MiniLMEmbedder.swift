@@ -149,10 +149,11 @@ public final class MiniLMEmbedder: Sendable {
     }
 
     /// The floating-point operations (a multiply and an add counted apart) of the matrix products
-    /// of embedding `texts`: what a pass cannot do without, whatever runs it. Dividing by a pass's
-    /// time gives the rate it reached, to set beside `trove_fma_peak_gflops`.
-    public func productOperations(for texts: [String]) -> Double {
-        model.configuration.productOperations(tokenCounts: texts.map { tokenize($0).ids.count })
+    /// of embedding texts of `tokenCounts` tokens each (`tokenize(_:)`, `[CLS]` and `[SEP]`
+    /// included): what a pass cannot do without, whatever runs it. Dividing by a pass's time
+    /// gives the rate it reached, to set beside `coreFMAPeak`.
+    public func productOperations(tokenCounts: [Int]) -> Double {
+        model.configuration.productOperations(tokenCounts: tokenCounts)
     }
 
     /// The unit-length embedding of each text, in order.
