@@ -186,9 +186,9 @@ struct DocsCommand: AsyncParsableCommand {
                 let unit = document.chunking.unit == .characters ? "characters" : "tokens"
                 fields.append(("chunking", "\(document.chunking.size) \(unit), overlap \(document.chunking.overlap)"))
             }
-            for (key, value) in document.metadata.fields.sorted(by: { $0.key < $1.key }) {
+            for (index, (key, value)) in document.metadata.fields.sorted(by: { $0.key < $1.key }).enumerated() {
                 let text = if case .stringValue(let string) = value.kind { string } else { try value.jsonString() }
-                fields.append((fields.contains { $0.0 == "metadata" } ? "" : "metadata", "\(key) = \(text)"))
+                fields.append((index == 0 ? "metadata" : "", "\(key) = \(text)"))
             }
             fields += [
                 ("created", KeysCommand.List.format(document.createdAt)),
