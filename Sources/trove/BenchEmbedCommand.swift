@@ -91,6 +91,9 @@ struct BenchEmbedCommand: AsyncParsableCommand {
         for threadCount in self.threads {
             let perCore = Mutex([(fma: Double, tile: Double)](repeating: (0, 0), count: threadCount))
             DispatchQueue.concurrentPerform(iterations: threadCount) { core in
+                // Unmeasured first, while the scheduler spreads the threads over the cores: the
+                // two may start on one core, and a shared core halves both rates.
+                _ = MiniLMEmbedder.coreFMAPeak(seconds: 0.2)
                 let fma = MiniLMEmbedder.coreFMAPeak(seconds: 0.5)
                 let tile = MiniLMEmbedder.tileProductRate(seconds: 0.5)
                 perCore.withLock { $0[core] = (fma, tile) }
