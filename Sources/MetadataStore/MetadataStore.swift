@@ -36,9 +36,17 @@ public protocol MetadataStore: Sendable {
 
     // MARK: Chunks
 
-    /// Writes every chunk in one transaction, or none. `replaceExisting` first removes the
-    /// document's chunks; otherwise a sequence number that exists is ALREADY_EXISTS.
-    func putChunks(documentID: UUID, _ chunks: [NewChunk], replaceExisting: Bool) async throws -> [Chunk]
+    /// Writes every chunk in one transaction, or none, with the relationships and embedding
+    /// records given (which may name these chunks), as `addRelationships` and
+    /// `putEmbeddingRecords` would write them. `replaceExisting` first removes the document's
+    /// chunks; otherwise a sequence number that exists is ALREADY_EXISTS.
+    func putChunks(
+        documentID: UUID,
+        _ chunks: [NewChunk],
+        replaceExisting: Bool,
+        relationships: [ChunkRelationship],
+        embeddingRecords: [EmbeddingRecord]
+    ) async throws -> [Chunk]
     /// In the order of `ids`; ids that do not exist are left out.
     func chunks(ids: [UUID]) async throws -> [Chunk]
     /// In sequence order.
@@ -96,4 +104,11 @@ public protocol MetadataStore: Sendable {
     func recordAuditEvents(_ events: [AuditEvent]) async throws -> Int
     /// Oldest first.
     func listAuditEvents(_ query: AuditQuery, page: PageRequest) async throws -> Page<AuditEvent>
+}
+
+extension MetadataStore {
+    /// Writes every chunk in one transaction, or none, without relationships or records.
+    public func putChunks(documentID: UUID, _ chunks: [NewChunk], replaceExisting: Bool) async throws -> [Chunk] {
+        try await self.putChunks(documentID: documentID, chunks, replaceExisting: replaceExisting, relationships: [], embeddingRecords: [])
+    }
 }

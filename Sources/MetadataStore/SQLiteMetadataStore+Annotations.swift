@@ -153,41 +153,51 @@ extension SQLiteMetadataStore {
     }
 
     public func putEmbeddingRecords(_ records: [EmbeddingRecord]) async throws -> Int {
-        for (index, record) in records.enumerated() {
-            try Self.requireText(record.model, field: "records[\(index)].model")
-            guard record.dimension > 0 else {
-                throw MetadataStoreError.invalid("records[\(index)].dimension", "must be positive")
-            }
-            try Self.requireText(record.vectorCollection, field: "records[\(index)].vector_collection")
-            try Self.requireText(record.vectorID, field: "records[\(index)].vector_id")
-        }
+        try Self.validate(records, field: "records")
         let now = self.now
         return try await self.write { connection in
-            for (index, record) in records.enumerated() {
-                let chunk = Self.idText(record.chunkID)
-                try Self.requireRow(
-                    connection, "SELECT 1 FROM chunks WHERE id = ?", chunk, field: "records[\(index)].chunk_id",
-                    "chunk \(chunk) does not exist")
-                do {
-                    // Re-embedding a chunk with the same model replaces its record.
-                    try connection.run(
-                        """
-                        INSERT INTO embedding_records (chunk_id, model, dimension, vector_collection, vector_id, created_at)
-                        VALUES (?, ?, ?, ?, ?, ?)
-                        ON CONFLICT (chunk_id, model) DO UPDATE SET
-                            dimension = excluded.dimension, vector_collection = excluded.vector_collection,
-                            vector_id = excluded.vector_id, created_at = excluded.created_at
-                        """,
-                        [
-                            .text(chunk), .text(record.model), .integer(Int64(record.dimension)),
-                            .text(record.vectorCollection), .text(record.vectorID), .integer(now),
-                        ]
-                    )
-                } catch let error as SQLiteError {
-                    throw MetadataStoreError(error, fieldPrefix: "records[\(index)].")
-                }
-            }
+            try Self.insert(records, field: "records", now: now, connection)
             return records.count
+        }
+    }
+
+    /// Checks what can be checked before the transaction; errors name `field[i]`.
+    static func validate(_ records: [EmbeddingRecord], field: String) throws {
+        for (index, record) in records.enumerated() {
+            try Self.requireText(record.model, field: "\(field)[\(index)].model")
+            guard record.dimension > 0 else {
+                throw MetadataStoreError.invalid("\(field)[\(index)].dimension", "must be positive")
+            }
+            try Self.requireText(record.vectorCollection, field: "\(field)[\(index)].vector_collection")
+            try Self.requireText(record.vectorID, field: "\(field)[\(index)].vector_id")
+        }
+    }
+
+    /// Writes validated records inside the caller's transaction; re-embedding a chunk with the
+    /// same model replaces its record.
+    static func insert(_ records: [EmbeddingRecord], field: String, now: Int64, _ connection: SQLiteConnection) throws {
+        for (index, record) in records.enumerated() {
+            let chunk = Self.idText(record.chunkID)
+            try Self.requireRow(
+                connection, "SELECT 1 FROM chunks WHERE id = ?", chunk, field: "\(field)[\(index)].chunk_id",
+                "chunk \(chunk) does not exist")
+            do {
+                try connection.run(
+                    """
+                    INSERT INTO embedding_records (chunk_id, model, dimension, vector_collection, vector_id, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (chunk_id, model) DO UPDATE SET
+                        dimension = excluded.dimension, vector_collection = excluded.vector_collection,
+                        vector_id = excluded.vector_id, created_at = excluded.created_at
+                    """,
+                    [
+                        .text(chunk), .text(record.model), .integer(Int64(record.dimension)),
+                        .text(record.vectorCollection), .text(record.vectorID), .integer(now),
+                    ]
+                )
+            } catch let error as SQLiteError {
+                throw MetadataStoreError(error, fieldPrefix: "\(field)[\(index)].")
+            }
         }
     }
 

@@ -31,10 +31,18 @@ extension SQLiteMetadataStore {
         }
     }
 
-    public func putChunks(documentID: UUID, _ chunks: [NewChunk], replaceExisting: Bool) async throws -> [Chunk] {
+    public func putChunks(
+        documentID: UUID,
+        _ chunks: [NewChunk],
+        replaceExisting: Bool,
+        relationships: [ChunkRelationship],
+        embeddingRecords: [EmbeddingRecord]
+    ) async throws -> [Chunk] {
         for (index, chunk) in chunks.enumerated() {
             try Self.validate(chunk, index: index)
         }
+        try Self.validate(relationships, field: "relationships")
+        try Self.validate(embeddingRecords, field: "embedding_records")
         let stored = chunks.map {
             Chunk(
                 id: $0.id ?? UUID(), documentID: documentID, sequence: $0.sequence, content: $0.content,
@@ -79,6 +87,8 @@ extension SQLiteMetadataStore {
                 """,
                 [.integer(replaceExisting ? 1 : 0), .integer(Int64(stored.count)), .integer(now), .text(document)]
             )
+            try Self.insert(relationships, field: "relationships", now: now, connection)
+            try Self.insert(embeddingRecords, field: "embedding_records", now: now, connection)
             return stored
         }
     }

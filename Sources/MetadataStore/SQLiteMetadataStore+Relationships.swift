@@ -15,40 +15,50 @@ extension SQLiteMetadataStore {
     }
 
     public func addRelationships(_ relationships: [ChunkRelationship]) async throws -> Int {
-        for (index, relationship) in relationships.enumerated() {
-            try Self.requireText(relationship.type, field: "relationships[\(index)].type", maxLength: 128)
-            guard relationship.weight >= 0, relationship.weight <= 1 else {
-                throw MetadataStoreError.invalid("relationships[\(index)].weight", "must be between 0 and 1")
-            }
-            guard relationship.sourceChunkID != relationship.targetChunkID else {
-                throw MetadataStoreError.invalid("relationships[\(index)].target_chunk_id", "must differ from source_chunk_id")
-            }
-        }
+        try Self.validate(relationships, field: "relationships")
         let now = self.now
         return try await self.write { connection in
-            for (index, relationship) in relationships.enumerated() {
-                for (id, field) in [(relationship.sourceChunkID, "source_chunk_id"), (relationship.targetChunkID, "target_chunk_id")] {
-                    try Self.requireRow(
-                        connection, "SELECT 1 FROM chunks WHERE id = ?", Self.idText(id), field: "relationships[\(index)].\(field)",
-                        "chunk \(Self.idText(id)) does not exist")
-                }
-                do {
-                    try connection.run(
-                        """
-                        INSERT INTO chunk_relationships (source_chunk_id, target_chunk_id, type, weight, metadata, created_at)
-                        VALUES (?, ?, ?, ?, ?, ?)
-                        """,
-                        [
-                            .text(Self.idText(relationship.sourceChunkID)), .text(Self.idText(relationship.targetChunkID)),
-                            .text(relationship.type), .real(relationship.weight), .text(relationship.metadata.jsonText),
-                            .integer(now),
-                        ]
-                    )
-                } catch let error as SQLiteError {
-                    throw MetadataStoreError(error, fieldPrefix: "relationships[\(index)].")
-                }
-            }
+            try Self.insert(relationships, field: "relationships", now: now, connection)
             return relationships.count
+        }
+    }
+
+    /// Checks what can be checked before the transaction; errors name `field[i]`.
+    static func validate(_ relationships: [ChunkRelationship], field: String) throws {
+        for (index, relationship) in relationships.enumerated() {
+            try Self.requireText(relationship.type, field: "\(field)[\(index)].type", maxLength: 128)
+            guard relationship.weight >= 0, relationship.weight <= 1 else {
+                throw MetadataStoreError.invalid("\(field)[\(index)].weight", "must be between 0 and 1")
+            }
+            guard relationship.sourceChunkID != relationship.targetChunkID else {
+                throw MetadataStoreError.invalid("\(field)[\(index)].target_chunk_id", "must differ from source_chunk_id")
+            }
+        }
+    }
+
+    /// Inserts validated relationships inside the caller's transaction.
+    static func insert(_ relationships: [ChunkRelationship], field: String, now: Int64, _ connection: SQLiteConnection) throws {
+        for (index, relationship) in relationships.enumerated() {
+            for (id, end) in [(relationship.sourceChunkID, "source_chunk_id"), (relationship.targetChunkID, "target_chunk_id")] {
+                try Self.requireRow(
+                    connection, "SELECT 1 FROM chunks WHERE id = ?", Self.idText(id), field: "\(field)[\(index)].\(end)",
+                    "chunk \(Self.idText(id)) does not exist")
+            }
+            do {
+                try connection.run(
+                    """
+                    INSERT INTO chunk_relationships (source_chunk_id, target_chunk_id, type, weight, metadata, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                    [
+                        .text(Self.idText(relationship.sourceChunkID)), .text(Self.idText(relationship.targetChunkID)),
+                        .text(relationship.type), .real(relationship.weight), .text(relationship.metadata.jsonText),
+                        .integer(now),
+                    ]
+                )
+            } catch let error as SQLiteError {
+                throw MetadataStoreError(error, fieldPrefix: "\(field)[\(index)].")
+            }
         }
     }
 

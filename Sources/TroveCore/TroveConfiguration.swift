@@ -188,7 +188,8 @@ public struct TroveConfiguration: Sendable {
         public var bucket = "trove-documents"
         /// Documents processed at once.
         public var workers = 16
-        /// The most bytes of documents in hand at once (a larger document runs alone).
+        /// The most bytes of documents in hand at once (a larger document runs alone); a quarter
+        /// of it more may be kept for queued documents, so that they are not read back.
         public var maxBytesInHand = 256 << 20
         /// Attempts at processing a document before it is left `failed`.
         public var maxAttempts = 3

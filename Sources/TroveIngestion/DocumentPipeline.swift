@@ -27,6 +27,9 @@ final class DocumentPipeline: Service, Sendable {
         var workers: Int
         /// The most bytes of documents in hand at once (a larger document runs alone).
         var maxBytesInHand: Int
+        /// The most bytes of queued documents kept from their ingest, so that processing need
+        /// not read them back from object storage; past it, queued documents are read back.
+        var maxQueuedBytes: Int
         var maxAttempts: Int
         var retryBackoff: Duration
         var maxDocumentBytes: Int
@@ -55,7 +58,22 @@ final class DocumentPipeline: Service, Sendable {
         /// Documents queued or being processed, with the attempt count at which their current
         /// run of attempts began (retries are counted from there).
         var jobs: [String: Int] = [:]
+        /// What the ingest of a queued document had in hand, until its first attempt takes it.
+        var handed: [String: Handed] = [:]
+        var handedBytes = 0
         var stageTime: [Stage: Duration] = [:]
+    }
+
+    /// What an ingest call read or wrote moments before queueing a document: its first attempt
+    /// starts from these instead of asking for them again. A later change to the document (a
+    /// delete, a reprocess) makes the attempt's first status change fail its version check, and
+    /// the document is read again.
+    struct Handed: Sendable {
+        var document: Trove_V1_Document
+        var collection: Trove_V1_Collection
+        /// The stored bytes, whose SHA-256 is the document's; nil when the queue already holds
+        /// `maxQueuedBytes`.
+        var bytes: [UInt8]?
     }
 
     let configuration: Configuration
@@ -94,11 +112,20 @@ final class DocumentPipeline: Service, Sendable {
         self.state.withLock { $0.stageTime }
     }
 
-    /// Queues a document (once: a document already queued or in progress is not queued twice).
-    func enqueue(_ documentID: String, attempts: Int) {
+    /// Queues a document (once: a document already queued or in progress is not queued twice),
+    /// with what its ingest had in hand, if anything.
+    func enqueue(_ documentID: String, attempts: Int, handed: Handed? = nil) {
         let added = self.state.withLock { state in
             guard state.jobs[documentID] == nil else { return false }
             state.jobs[documentID] = attempts
+            if var handed {
+                if let bytes = handed.bytes, state.handedBytes + bytes.count <= self.configuration.maxQueuedBytes {
+                    state.handedBytes += bytes.count
+                } else {
+                    handed.bytes = nil
+                }
+                state.handed[documentID] = handed
+            }
             return true
         }
         if added {
@@ -175,7 +202,11 @@ final class DocumentPipeline: Service, Sendable {
     // MARK: One document
 
     private func process(_ documentID: String) async {
-        let firstAttempt = self.state.withLock { $0.jobs[documentID] } ?? 0
+        let (firstAttempt, handed) = self.state.withLock { state in
+            let handed = state.handed.removeValue(forKey: documentID)
+            state.handedBytes -= handed?.bytes?.count ?? 0
+            return (state.jobs[documentID] ?? 0, handed)
+        }
         var retry: Retry?
         defer {
             self.state.withLock { _ = $0.jobs.removeValue(forKey: documentID) }
@@ -188,8 +219,12 @@ final class DocumentPipeline: Service, Sendable {
         }
         var document: Trove_V1_Document
         do {
-            document = try await self.timed(.metadata) {
-                try await self.downstream.metadata.getDocument(.with { $0.id = documentID }).document
+            if let handed, handed.document.status == .pending {
+                document = handed.document
+            } else {
+                document = try await self.timed(.metadata) {
+                    try await self.downstream.metadata.getDocument(.with { $0.id = documentID }).document
+                }
             }
             switch document.status {
             case .pending:
@@ -207,7 +242,7 @@ final class DocumentPipeline: Service, Sendable {
         let pending = document
         do {
             retry = try await self.budget.withBytes(Int(clamping: pending.sizeBytes)) {
-                await self.attempt(pending, firstAttempt: firstAttempt)
+                await self.attempt(pending, handed: handed, firstAttempt: firstAttempt)
             }
         } catch {
             // Cut short (shutdown) while waiting for room in the budget: the document is still
@@ -217,7 +252,7 @@ final class DocumentPipeline: Service, Sendable {
 
     /// Takes a pending document to `processing` and runs one attempt; when to queue it again,
     /// if at all.
-    private func attempt(_ pending: Trove_V1_Document, firstAttempt: Int) async -> Retry? {
+    private func attempt(_ pending: Trove_V1_Document, handed: Handed?, firstAttempt: Int) async -> Retry? {
         let document: Trove_V1_Document
         do {
             document = try await self.setStatus(pending, .processing)
@@ -225,7 +260,7 @@ final class DocumentPipeline: Service, Sendable {
             return self.cannotStart(pending.id, error: error, firstAttempt: firstAttempt)
         }
         do {
-            try await self.runAttempt(document)
+            try await self.runAttempt(document, handed: handed)
             return nil
         } catch let error as UnconfirmedCompletion {
             // The change to `completed` may have been made with only its answer lost (the
@@ -264,23 +299,34 @@ final class DocumentPipeline: Service, Sendable {
         Retry(delay: min(self.backoff(retry: retry), .seconds(30)), firstAttempt: firstAttempt + 1)
     }
 
-    /// One attempt: the object back from storage → text → chunks → vectors → chunks saved → completed.
-    private func runAttempt(_ start: Trove_V1_Document) async throws {
+    /// One attempt: the object (back from storage, unless handed over by the ingest) → text →
+    /// chunks → vectors → chunks saved → completed.
+    private func runAttempt(_ start: Trove_V1_Document, handed: Handed?) async throws {
         var document = start
         let id = document.id
-        let collection = try await self.timed(.metadata) {
-            try await self.downstream.metadata.getCollection(.with { $0.name = start.collection })
+        let collection: Trove_V1_Collection
+        if let handed {
+            collection = handed.collection
+        } else {
+            collection = try await self.timed(.metadata) {
+                try await self.downstream.metadata.getCollection(.with { $0.name = start.collection })
+            }
         }
         self.publish(document, .extracting)
-        let (_, bytes) = try await self.timed(.storage) {
-            try await self.downstream.getObject(start.location, limit: self.configuration.maxDocumentBytes)
-        }
-        let digest = SHA256.hash(data: bytes).lowercaseHex
-        guard digest == document.sha256 else {
-            throw PipelineError.permanent(
-                code: .dataLoss,
-                "the stored object \(document.location.bucket)/\(document.location.key) has SHA-256 \(digest), not the document's \(document.sha256)"
-            )
+        let bytes: [UInt8]
+        if let handedBytes = handed?.bytes {
+            bytes = handedBytes
+        } else {
+            (_, bytes) = try await self.timed(.storage) {
+                try await self.downstream.getObject(start.location, limit: self.configuration.maxDocumentBytes)
+            }
+            let digest = SHA256.hash(data: bytes).lowercaseHex
+            guard digest == document.sha256 else {
+                throw PipelineError.permanent(
+                    code: .dataLoss,
+                    "the stored object \(document.location.bucket)/\(document.location.key) has SHA-256 \(digest), not the document's \(document.sha256)"
+                )
+            }
         }
         guard TextExtractor.canExtract(mimeType: document.mimeType) else {
             try await self.complete(document, chunks: 0, message: "stored but not embedded: no text extractor for \(document.mimeType)")
@@ -358,8 +404,23 @@ final class DocumentPipeline: Service, Sendable {
         }
 
         self.publish(document, .savingChunks, done: total, total: total)
-        try await self.timed(.metadata) {
-            _ = try await self.downstream.metadata.putChunks(.with {
+        // The chunks, their next/previous links and their embedding records in one transaction.
+        var links: [Trove_V1_ChunkRelationship] = []
+        links.reserveCapacity(2 * (chunkIDs.count - 1))
+        for index in chunkIDs.indices.dropFirst() {
+            links.append(.with {
+                $0.sourceChunkID = chunkIDs[index - 1]
+                $0.targetChunkID = chunkIDs[index]
+                $0.type = "next"
+            })
+            links.append(.with {
+                $0.sourceChunkID = chunkIDs[index]
+                $0.targetChunkID = chunkIDs[index - 1]
+                $0.type = "previous"
+            })
+        }
+        _ = try await self.timed(.metadata) {
+            try await self.downstream.metadata.putChunks(.with {
                 $0.documentID = id
                 $0.replaceExisting = true
                 $0.chunks = chunks.enumerated().map { index, chunk in
@@ -373,26 +434,8 @@ final class DocumentPipeline: Service, Sendable {
                         $0.tokenCount = policy.unit == .tokens ? UInt32(chunk.size) : tokenCounts[index]
                     }
                 }
-            })
-            if chunkIDs.count > 1 {
-                var links: [Trove_V1_ChunkRelationship] = []
-                links.reserveCapacity(2 * (chunkIDs.count - 1))
-                for index in 1..<chunkIDs.count {
-                    links.append(.with {
-                        $0.sourceChunkID = chunkIDs[index - 1]
-                        $0.targetChunkID = chunkIDs[index]
-                        $0.type = "next"
-                    })
-                    links.append(.with {
-                        $0.sourceChunkID = chunkIDs[index]
-                        $0.targetChunkID = chunkIDs[index - 1]
-                        $0.type = "previous"
-                    })
-                }
-                _ = try await self.downstream.metadata.addRelationships(.with { $0.relationships = links })
-            }
-            _ = try await self.downstream.metadata.putEmbeddingRecords(.with {
-                $0.records = chunkIDs.map { chunkID in
+                $0.relationships = links
+                $0.embeddingRecords = chunkIDs.map { chunkID in
                     .with {
                         $0.chunkID = chunkID
                         $0.model = model

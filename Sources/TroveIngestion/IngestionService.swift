@@ -62,6 +62,7 @@ public struct IngestionService: Trove_V1_Ingestion.SimpleServiceProtocol {
             configuration: .init(
                 workers: configuration.workers,
                 maxBytesInHand: configuration.maxBytesInHand,
+                maxQueuedBytes: configuration.maxBytesInHand / 4,
                 maxAttempts: configuration.maxAttempts,
                 retryBackoff: configuration.retryBackoff,
                 maxDocumentBytes: configuration.maxDocumentBytes,
@@ -260,7 +261,11 @@ public struct IngestionService: Trove_V1_Ingestion.SimpleServiceProtocol {
         // client sends it again), which is in no queue yet. One already queued or in hand is not
         // queued twice.
         if document.status == .pending {
-            self.pipeline.enqueue(document.id, attempts: Int(document.attempts))
+            self.pipeline.enqueue(
+                document.id,
+                attempts: Int(document.attempts),
+                handed: .init(document: document, collection: collection, bytes: bytes)
+            )
         }
         if !creation.alreadyExisted {
             self.events.publish(.with {

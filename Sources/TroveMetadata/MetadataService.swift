@@ -149,8 +149,20 @@ public struct MetadataService: Trove_V1_Metadata.SimpleServiceProtocol {
         let chunks = try request.chunks.enumerated().map { index, chunk in
             try NewChunk(chunk, documentID: documentID, field: "chunks[\(index)]")
         }
-        let stored = try await self.store.putChunks(documentID: documentID, chunks, replaceExisting: request.replaceExisting)
-        return .with { $0.chunks = stored.map(Trove_V1_Chunk.init) }
+        let relationships = try request.relationships.enumerated().map { index, relationship in
+            try ChunkRelationship(relationship, field: "relationships[\(index)]")
+        }
+        let records = try request.embeddingRecords.enumerated().map { index, record in
+            try EmbeddingRecord(record, field: "embedding_records[\(index)]")
+        }
+        let stored = try await self.store.putChunks(
+            documentID: documentID, chunks, replaceExisting: request.replaceExisting,
+            relationships: relationships, embeddingRecords: records)
+        return .with {
+            $0.chunks = stored.map(Trove_V1_Chunk.init)
+            $0.relationshipsAdded = UInt32(clamping: relationships.count)
+            $0.embeddingRecordsWritten = UInt32(clamping: records.count)
+        }
     }
 
     public func getChunks(request: Trove_V1_GetChunksRequest, context: ServerContext) async throws -> Trove_V1_GetChunksResponse {

@@ -70,6 +70,51 @@ struct ChunkTests {
         }
     }
 
+    @Test("chunks come with their relationships and embedding records in one transaction, or not at all")
+    func chunksWithLinksAndRecords() async throws {
+        try await withStore { store, _ in
+            let document = try await store.makeDocument()
+            let ids = [UUID(), UUID()]
+            let chunks = ids.enumerated().map { NewChunk(id: $1, sequence: $0, content: "part \($0)", startOffset: 10 * $0, endOffset: 10 * $0 + 6) }
+            let links = [
+                ChunkRelationship(sourceChunkID: ids[0], targetChunkID: ids[1], type: "next"),
+                ChunkRelationship(sourceChunkID: ids[1], targetChunkID: ids[0], type: "previous"),
+            ]
+            let records = ids.map { EmbeddingRecord(chunkID: $0, model: "mini", dimension: 4, vectorCollection: "docs", vectorID: "\($0)") }
+
+            // A record for a chunk that exists nowhere: NOT_FOUND naming it, and no chunk,
+            // link or record written.
+            var bad = records
+            bad[1].chunkID = UUID()
+            await expectStoreError(.notFound, field: "embedding_records[1].chunk_id") {
+                _ = try await store.putChunks(documentID: document.id, chunks, replaceExisting: false, relationships: links, embeddingRecords: bad)
+            }
+            await expectStoreError(.invalidArgument, field: "relationships[0].weight") {
+                var heavy = links
+                heavy[0].weight = 2
+                _ = try await store.putChunks(documentID: document.id, chunks, replaceExisting: false, relationships: heavy, embeddingRecords: records)
+            }
+            #expect(try await store.count("chunks") == 0)
+            #expect(try await store.count("chunk_relationships") == 0)
+            #expect(try await store.count("embedding_records") == 0)
+
+            let stored = try await store.putChunks(documentID: document.id, chunks, replaceExisting: false, relationships: links, embeddingRecords: records)
+            #expect(stored.map(\.id) == ids)
+            let next = try await store.listRelationships(RelationshipQuery(sourceChunkID: ids[0]), page: PageRequest())
+            #expect(next.items.map(\.targetChunkID) == [ids[1]])
+            #expect(next.items.map(\.type) == ["next"])
+            let written = try await store.listEmbeddingRecords(.document(document.id))
+            #expect(Set(written.map(\.chunkID)) == Set(ids))
+            #expect(written.allSatisfy { $0.vectorID == "\($0.chunkID)" })
+
+            // Again with replace: the old chunks' links and records go with them; the new ones
+            // stand alone.
+            _ = try await store.putChunks(documentID: document.id, chunks, replaceExisting: true, relationships: links, embeddingRecords: records)
+            #expect(try await store.count("chunk_relationships") == 2)
+            #expect(try await store.count("embedding_records") == 2)
+        }
+    }
+
     @Test("chunks by id come back in request order without the missing ones; lists page by sequence")
     func getAndList() async throws {
         try await withStore { store, _ in

@@ -265,6 +265,54 @@ struct RelationshipAndAnnotationTests {
         }
     }
 
+    @Test("PutChunks writes the chunks' relationships and embedding records with them, or nothing")
+    func chunksWithLinksAndRecords() async throws {
+        try await withMetadataServer { server in
+            let client = server.client
+            try await client.makeCollection()
+            let document = try await client.makeDocument()
+            let ids = [UUID().uuidString, UUID().uuidString]
+            func request(model: String) -> Trove_V1_PutChunksRequest {
+                .with {
+                    $0.documentID = document.id
+                    $0.chunks = ids.enumerated().map { index, id in
+                        .with {
+                            $0.id = id
+                            $0.sequence = UInt32(index)
+                            $0.content = "part \(index)"
+                            $0.startOffset = UInt64(10 * index)
+                            $0.endOffset = UInt64(10 * index + 6)
+                        }
+                    }
+                    $0.relationships = [.with { $0.sourceChunkID = ids[0]; $0.targetChunkID = ids[1]; $0.type = "next" }]
+                    $0.embeddingRecords = ids.map { id in
+                        .with {
+                            $0.chunkID = id
+                            $0.model = model
+                            $0.dimension = 384
+                            $0.vectorCollection = "docs"
+                            $0.vectorID = id
+                        }
+                    }
+                }
+            }
+            // The collection's model is pinned: a record for another one fails the whole call.
+            await expectRPCError(.invalidArgument, field: "embedding_records[0].model") {
+                _ = try await client.putChunks(request(model: "another-model"))
+            }
+            #expect(try await client.listChunks(.with { $0.documentID = document.id }).chunks.isEmpty)
+
+            let written = try await client.putChunks(request(model: "all-MiniLM-L6-v2"))
+            #expect(written.chunks.map(\.id) == ids)
+            #expect(written.relationshipsAdded == 1)
+            #expect(written.embeddingRecordsWritten == 2)
+            let links = try await client.listRelationships(.with { $0.sourceChunkID = ids[0] })
+            #expect(links.relationships.map(\.targetChunkID) == [ids[1]])
+            let records = try await client.listEmbeddingRecords(.with { $0.documentID = document.id })
+            #expect(Set(records.records.map(\.vectorID)) == Set(ids))
+        }
+    }
+
     @Test("DeleteDocument cascades and counts what went with the document")
     func deleteCascade() async throws {
         try await withMetadataServer { server in

@@ -721,7 +721,8 @@ extension Trove_V1_Metadata {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Chunks. PutChunks writes all of them in one transaction, or none.
+        /// > Chunks. PutChunks writes all of them in one transaction, or none, with the relationships
+        /// > and embedding records that come with them.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Trove_V1_PutChunksRequest` messages.
@@ -1278,7 +1279,8 @@ extension Trove_V1_Metadata {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Chunks. PutChunks writes all of them in one transaction, or none.
+        /// > Chunks. PutChunks writes all of them in one transaction, or none, with the relationships
+        /// > and embedding records that come with them.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Trove_V1_PutChunksRequest` message.
@@ -1833,7 +1835,8 @@ extension Trove_V1_Metadata {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Chunks. PutChunks writes all of them in one transaction, or none.
+        /// > Chunks. PutChunks writes all of them in one transaction, or none, with the relationships
+        /// > and embedding records that come with them.
         ///
         /// - Parameters:
         ///   - request: A `Trove_V1_PutChunksRequest` message.
@@ -3687,7 +3690,8 @@ extension Trove_V1_Metadata {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Chunks. PutChunks writes all of them in one transaction, or none.
+        /// > Chunks. PutChunks writes all of them in one transaction, or none, with the relationships
+        /// > and embedding records that come with them.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Trove_V1_PutChunksRequest` message.
@@ -4548,7 +4552,8 @@ extension Trove_V1_Metadata {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Chunks. PutChunks writes all of them in one transaction, or none.
+        /// > Chunks. PutChunks writes all of them in one transaction, or none, with the relationships
+        /// > and embedding records that come with them.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Trove_V1_PutChunksRequest` message.
@@ -5606,7 +5611,8 @@ extension Trove_V1_Metadata.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Chunks. PutChunks writes all of them in one transaction, or none.
+    /// > Chunks. PutChunks writes all of them in one transaction, or none, with the relationships
+    /// > and embedding records that come with them.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Trove_V1_PutChunksRequest` message.
@@ -6587,7 +6593,8 @@ extension Trove_V1_Metadata.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Chunks. PutChunks writes all of them in one transaction, or none.
+    /// > Chunks. PutChunks writes all of them in one transaction, or none, with the relationships
+    /// > and embedding records that come with them.
     ///
     /// - Parameters:
     ///   - message: request message to send.

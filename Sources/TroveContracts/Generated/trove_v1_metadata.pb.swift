@@ -467,6 +467,14 @@ public nonisolated struct Trove_V1_PutChunksRequest: Sendable {
   /// sequence number that exists is ALREADY_EXISTS.
   public var replaceExisting: Bool = false
 
+  /// Written in the same transaction as the chunks, as AddRelationships and
+  /// PutEmbeddingRecords would write them: a document's chunks are never seen without their
+  /// links and records, and one call does what three would. They may name this request's
+  /// chunks (which then need ids) or any existing chunk.
+  public var relationships: [Trove_V1_ChunkRelationship] = []
+
+  public var embeddingRecords: [Trove_V1_EmbeddingRecord] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -479,6 +487,10 @@ public nonisolated struct Trove_V1_PutChunksResponse: Sendable {
 
   /// The chunks as stored, with their ids.
   public var chunks: [Trove_V1_Chunk] = []
+
+  public var relationshipsAdded: UInt32 = 0
+
+  public var embeddingRecordsWritten: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2180,7 +2192,7 @@ nonisolated extension Trove_V1_DeleteDocumentResponse: SwiftProtobuf.Message, Sw
 
 nonisolated extension Trove_V1_PutChunksRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PutChunksRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}document_id\0\u{1}chunks\0\u{3}replace_existing\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}document_id\0\u{1}chunks\0\u{3}replace_existing\0\u{1}relationships\0\u{3}embedding_records\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2191,6 +2203,8 @@ nonisolated extension Trove_V1_PutChunksRequest: SwiftProtobuf.Message, SwiftPro
       case 1: try { try decoder.decodeSingularStringField(value: &self.documentID) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.chunks) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.replaceExisting) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.relationships) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.embeddingRecords) }()
       default: break
       }
     }
@@ -2206,6 +2220,12 @@ nonisolated extension Trove_V1_PutChunksRequest: SwiftProtobuf.Message, SwiftPro
     if self.replaceExisting != false {
       try visitor.visitSingularBoolField(value: self.replaceExisting, fieldNumber: 3)
     }
+    if !self.relationships.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.relationships, fieldNumber: 4)
+    }
+    if !self.embeddingRecords.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.embeddingRecords, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2213,6 +2233,8 @@ nonisolated extension Trove_V1_PutChunksRequest: SwiftProtobuf.Message, SwiftPro
     if lhs.documentID != rhs.documentID {return false}
     if lhs.chunks != rhs.chunks {return false}
     if lhs.replaceExisting != rhs.replaceExisting {return false}
+    if lhs.relationships != rhs.relationships {return false}
+    if lhs.embeddingRecords != rhs.embeddingRecords {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2220,7 +2242,7 @@ nonisolated extension Trove_V1_PutChunksRequest: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Trove_V1_PutChunksResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PutChunksResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}chunks\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}chunks\0\u{3}relationships_added\0\u{3}embedding_records_written\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2229,6 +2251,8 @@ nonisolated extension Trove_V1_PutChunksResponse: SwiftProtobuf.Message, SwiftPr
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.chunks) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.relationshipsAdded) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.embeddingRecordsWritten) }()
       default: break
       }
     }
@@ -2238,11 +2262,19 @@ nonisolated extension Trove_V1_PutChunksResponse: SwiftProtobuf.Message, SwiftPr
     if !self.chunks.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.chunks, fieldNumber: 1)
     }
+    if self.relationshipsAdded != 0 {
+      try visitor.visitSingularUInt32Field(value: self.relationshipsAdded, fieldNumber: 2)
+    }
+    if self.embeddingRecordsWritten != 0 {
+      try visitor.visitSingularUInt32Field(value: self.embeddingRecordsWritten, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Trove_V1_PutChunksResponse, rhs: Trove_V1_PutChunksResponse) -> Bool {
     if lhs.chunks != rhs.chunks {return false}
+    if lhs.relationshipsAdded != rhs.relationshipsAdded {return false}
+    if lhs.embeddingRecordsWritten != rhs.embeddingRecordsWritten {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
