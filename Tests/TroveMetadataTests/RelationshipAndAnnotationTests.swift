@@ -271,7 +271,7 @@ struct RelationshipAndAnnotationTests {
             let client = server.client
             try await client.makeCollection()
             let document = try await client.makeDocument()
-            let ids = [UUID().uuidString, UUID().uuidString]
+            let ids = [UUID().uuidString.lowercased(), UUID().uuidString.lowercased()]
             func request(model: String) -> Trove_V1_PutChunksRequest {
                 .with {
                     $0.documentID = document.id
