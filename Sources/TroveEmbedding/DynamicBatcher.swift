@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Metrics
 import Synchronization
 import TroveCore
@@ -55,19 +56,35 @@ public final class DynamicBatcher: Sendable {
 
     private let queue: BatchQueue
 
-    /// Starts the batcher's threads; they end when the batcher is released.
-    public init(configuration: Configuration = Configuration(), name: String = "trove.embedding.batcher", engine: @escaping Engine) {
+    /// Starts the batcher's threads; they end when the batcher is released. The threads are
+    /// called `name`, or `name.1`, `name.2` … with several passes, as `top -H` and `perf` show
+    /// them; Linux keeps a thread's name only if it fits in 15 bytes, so `name` should leave room
+    /// for the number.
+    public init(configuration: Configuration = Configuration(), name: String = "trove.batcher", engine: @escaping Engine) {
         self.queue = BatchQueue(configuration: configuration, engine: engine)
         let queue = self.queue
         for number in 1...configuration.concurrentPasses {
-            let thread = Thread { queue.run() }
-            thread.name = configuration.concurrentPasses == 1 ? name : "\(name).\(number)"
+            let threadName = configuration.concurrentPasses == 1 ? name : "\(name).\(number)"
+            let thread = Thread {
+                Self.nameCurrentThread(threadName)
+                queue.run()
+            }
+            thread.name = threadName
             thread.start()
         }
     }
 
     deinit {
         self.queue.shutDown()
+    }
+
+    /// Foundation keeps `Thread.name` to itself on Linux; this tells the kernel, which is where
+    /// `top -H` and `perf` read it (Glibc's `pthread_setname_np` is not visible from Swift).
+    private static func nameCurrentThread(_ name: String) {
+        let file = Glibc.open("/proc/thread-self/comm", O_WRONLY)
+        guard file >= 0 else { return }
+        _ = name.withCString { Glibc.write(file, $0, strlen($0)) }
+        Glibc.close(file)
     }
 
     /// What the batcher has done so far.

@@ -48,7 +48,7 @@ public final class MiniLMProvider: EmbeddingProvider {
             var batching = configuration.batching
             batching.concurrentPasses = threadCount
             self.embedder = embedder
-            self.batcher = DynamicBatcher(configuration: batching, name: "trove.embedding.minilm") { texts, threads in
+            self.batcher = DynamicBatcher(configuration: batching, name: "trove.minilm") { texts, threads in
                 try embedder.embeddings(for: texts, threads: threads).map {
                     TextVector(values: $0.vector, tokenCount: $0.tokenCount, isTruncated: $0.isTruncated)
                 }

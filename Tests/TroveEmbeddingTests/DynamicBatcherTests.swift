@@ -32,6 +32,21 @@ struct DynamicBatcherTests {
         #expect(batcher.statistics.texts == 2)
     }
 
+    @Test("The runner threads carry the batcher's name, numbered, where top -H and perf see it")
+    func runnerThreadNames() async throws {
+        let names = Mutex<[String]>([])
+        let batcher = DynamicBatcher(configuration: .init(maxBatchSize: 4, maxWait: .milliseconds(1), concurrentPasses: 2), name: "trove.minilm") { texts, _ in
+            // The kernel's name for the thread running the pass.
+            let name = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "(unreadable)"
+            names.withLock { $0.append(name.trimmingCharacters(in: .newlines)) }
+            return texts.map { _ in TextVector(values: [1], tokenCount: 1, isTruncated: false) }
+        }
+        _ = try await batcher.embed(["a"])
+        let seen = names.withLock { $0 }
+        #expect(seen.count == 1)
+        #expect(seen.allSatisfy { ["trove.minilm.1", "trove.minilm.2"].contains($0) }, "\(seen)")
+    }
+
     @Test("Passes run side by side: a text is embedded while another pass is held, on one thread; a lone text gets every thread")
     func passesSideBySide() async throws {
         let release = DispatchSemaphore(value: 0)
