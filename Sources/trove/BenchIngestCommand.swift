@@ -52,7 +52,7 @@ struct BenchIngestCommand: AsyncParsableCommand {
         print("corpus: \(files.count) files, \(IngestProgress.format(Double(totalBytes) / 1_048_576, digits: 1)) MB; parallel uploads: \(self.parallel)")
 
         let trove = try await server.withGRPCClient { client in
-            try await self.measureTrove(files: files, client: client, work: work)
+            try await self.measureTrove(files: files, client: client, server: server, work: work)
         }
         print(
             "trove: \(trove.documents) documents, \(trove.chunks) chunks in \(IngestProgress.format(trove.seconds, digits: 1)) s"
@@ -84,6 +84,27 @@ struct BenchIngestCommand: AsyncParsableCommand {
         var searchMilliseconds: [Double]
         /// The model alone: chunks a second through the embedding service, and how many were timed.
         var model: (chunksPerSecond: Double, sample: Int)?
+        var cpu: CPUTime
+    }
+
+    /// CPU seconds: the service process's, its embedding runner threads' (the model) and this
+    /// process's (the client reading and uploading the files).
+    struct CPUTime {
+        var service: Double
+        var model: Double
+        var client: Double
+
+        static func now(_ server: ServiceProcess) -> CPUTime {
+            CPUTime(
+                service: server.cpuSeconds,
+                model: server.cpuSeconds(ofThreadsNamed: "trove.minilm"),
+                client: ServiceProcess.cpuSeconds(stat: "/proc/self/stat")
+            )
+        }
+
+        static func - (after: CPUTime, before: CPUTime) -> CPUTime {
+            CPUTime(service: after.service - before.service, model: after.model - before.model, client: after.client - before.client)
+        }
     }
 
     /// What the peer script prints with --json.
@@ -98,9 +119,12 @@ struct BenchIngestCommand: AsyncParsableCommand {
         var chromadbVersion: String?
     }
 
-    private func measureTrove(files: [SelectedFile], client: GRPCClient<some ClientTransport>, work: String) async throws -> TroveResult {
+    private func measureTrove(
+        files: [SelectedFile], client: GRPCClient<some ClientTransport>, server: ServiceProcess, work: String
+    ) async throws -> TroveResult {
         let ingestion = Trove_V1_Ingestion.Client(wrapping: client)
         _ = try await ingestion.createCollection(.with { $0.name = "bench" })
+        let startCPU = CPUTime.now(server)
         let start = ContinuousClock.now
         try await forEach(files, atOnce: self.parallel) { file in
             _ = try await IngestCommand.upload(file, collection: "bench", metadata: .init(), ingestion: ingestion)
@@ -119,6 +143,7 @@ struct BenchIngestCommand: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(100))
         }
         let seconds = (ContinuousClock.now - start).seconds
+        let cpu = CPUTime.now(server) - startCPU
         let status = try await ingestion.getSystemStatus(.init())
 
         // The chunks, for the peer, and queries made from them.
@@ -183,7 +208,8 @@ struct BenchIngestCommand: AsyncParsableCommand {
             seconds: seconds,
             stageMicroseconds: status.stageTimeUs,
             searchMilliseconds: latencies.sorted(),
-            model: model
+            model: model,
+            cpu: cpu
         )
     }
 
@@ -243,6 +269,16 @@ struct BenchIngestCommand: AsyncParsableCommand {
             print(
                 "  " + padded(stage, 10) + padded(IngestProgress.format(Double(value) / 1e6, digits: 1) + " s", 12)
                     + IngestProgress.format(Double(value) * 100 / Double(stageTotal), digits: 1) + " %"
+            )
+        }
+        let cpu = trove.cpu
+        if cpu.model > 0 {
+            let rest = cpu.service - cpu.model
+            print(
+                "trove's CPU during the ingest: the service process \(IngestProgress.format(cpu.service, digits: 1)) s — the model's threads "
+                    + "\(IngestProgress.format(cpu.model, digits: 1)) s (\(IngestProgress.format(100 * cpu.model / cpu.service, digits: 1)) %), "
+                    + "everything else \(IngestProgress.format(rest, digits: 1)) s (\(IngestProgress.format(100 * rest / cpu.service, digits: 1)) %); "
+                    + "this client, reading and uploading the files, \(IngestProgress.format(cpu.client, digits: 1)) s"
             )
         }
         if let peer {

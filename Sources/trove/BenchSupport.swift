@@ -60,11 +60,28 @@ final class ServiceProcess: Sendable {
         memoryFigure("VmRSS", process: "\(self.process.processIdentifier)")
     }
 
-    /// CPU time (user and system) the process has used so far, from /proc.
+    /// CPU time (user and system) the process has used so far, its ended threads' included,
+    /// from /proc.
     var cpuSeconds: Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(self.process.processIdentifier)/stat", encoding: .utf8),
-            let afterName = stat.lastIndex(of: ")")
-        else {
+        Self.cpuSeconds(stat: "/proc/\(self.process.processIdentifier)/stat")
+    }
+
+    /// CPU time the process's live threads named `prefix…` have used so far (the names threads
+    /// give the kernel, such as the embedding runners' `trove.minilm.N`).
+    func cpuSeconds(ofThreadsNamed prefix: String) -> Double {
+        let tasks = "/proc/\(self.process.processIdentifier)/task"
+        let threads = (try? FileManager.default.contentsOfDirectory(atPath: tasks)) ?? []
+        return threads.reduce(0) { total, thread in
+            guard let name = try? String(contentsOfFile: "\(tasks)/\(thread)/comm", encoding: .utf8), name.hasPrefix(prefix) else {
+                return total
+            }
+            return total + Self.cpuSeconds(stat: "\(tasks)/\(thread)/stat")
+        }
+    }
+
+    /// utime + stime of a process's or a thread's stat file, in seconds.
+    static func cpuSeconds(stat path: String) -> Double {
+        guard let stat = try? String(contentsOfFile: path, encoding: .utf8), let afterName = stat.lastIndex(of: ")") else {
             return 0
         }
         // Fields after the command name, from field 3 (state): utime and stime are fields 14 and 15.
