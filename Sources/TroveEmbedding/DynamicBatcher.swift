@@ -58,8 +58,8 @@ public final class DynamicBatcher: Sendable {
 
     /// Starts the batcher's threads; they end when the batcher is released. The threads are
     /// called `name`, or `name.1`, `name.2` … with several passes, as `top -H` and `perf` show
-    /// them; Linux keeps a thread's name only if it fits in 15 bytes, so `name` should leave room
-    /// for the number.
+    /// them; Linux keeps the first 15 bytes of a thread's name, so `name` should leave room for
+    /// the number.
     public init(configuration: Configuration = Configuration(), name: String = "trove.batcher", engine: @escaping Engine) {
         self.queue = BatchQueue(configuration: configuration, engine: engine)
         let queue = self.queue
