@@ -187,7 +187,7 @@ let package = Package(
         ),
         .target(
             name: "TroveEmbedding",
-            dependencies: ["TroveCore", "TroveContracts", "TextEmbedding", "CurlHTTP", grpcCore, logging, metrics],
+            dependencies: ["TroveCore", "TroveContracts", "TextEmbedding", "CVectorKernels", "CurlHTTP", grpcCore, logging, metrics],
             swiftSettings: swiftSettings
         ),
         .target(

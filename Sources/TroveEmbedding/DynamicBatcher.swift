@@ -1,5 +1,5 @@
+import CVectorKernels
 import Foundation
-import Glibc
 import Metrics
 import Synchronization
 import TroveCore
@@ -66,7 +66,7 @@ public final class DynamicBatcher: Sendable {
         for number in 1...configuration.concurrentPasses {
             let threadName = configuration.concurrentPasses == 1 ? name : "\(name).\(number)"
             let thread = Thread {
-                Self.nameCurrentThread(threadName)
+                trove_name_current_thread(threadName)
                 queue.run()
             }
             thread.name = threadName
@@ -76,15 +76,6 @@ public final class DynamicBatcher: Sendable {
 
     deinit {
         self.queue.shutDown()
-    }
-
-    /// Foundation keeps `Thread.name` to itself on Linux; this tells the kernel, which is where
-    /// `top -H` and `perf` read it (Glibc's `pthread_setname_np` is not visible from Swift).
-    private static func nameCurrentThread(_ name: String) {
-        let file = Glibc.open("/proc/thread-self/comm", O_WRONLY)
-        guard file >= 0 else { return }
-        _ = name.withCString { Glibc.write(file, $0, strlen($0)) }
-        Glibc.close(file)
     }
 
     /// What the batcher has done so far.

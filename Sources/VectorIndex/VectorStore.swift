@@ -1,5 +1,5 @@
+import CVectorKernels
 import Foundation
-import Glibc
 import Synchronization
 
 /// Every vector collection under one directory, with one memory budget across them.
@@ -67,13 +67,7 @@ public final class VectorStore: Sendable {
         self.collections.withLock { [opened] in $0 = opened }
         if case .interval(let milliseconds) = options.durability {
             let thread = Thread { [weak self] in
-                // Foundation keeps `Thread.name` to itself on Linux: the kernel (top -H, perf)
-                // is told here, in at most 15 bytes.
-                let comm = Glibc.open("/proc/thread-self/comm", O_WRONLY)
-                if comm >= 0 {
-                    _ = Glibc.write(comm, "trove.wal-sync", 14)
-                    Glibc.close(comm)
-                }
+                trove_name_current_thread("trove.wal-sync")
                 while let store = self, !store.stopped.load(ordering: .relaxed) {
                     for collection in store.list() { try? collection.syncLog() }
                     Thread.sleep(forTimeInterval: Double(milliseconds) / 1000)

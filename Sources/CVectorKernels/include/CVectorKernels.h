@@ -7,6 +7,7 @@
 #include "trove_model_kernels.h"
 #include "trove_crc32c.h"
 #include "trove_gemm.h"
+#include "trove_thread.h"
 
 /// A distance kernel over two vectors of `count` floats.
 typedef float (*trove_kernel)(const float *a, const float *b, size_t count);
